@@ -1,0 +1,70 @@
+"""Base class of every output layer (hidden states -> scores over the vocabulary)."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .compact_input import count_unique_parameters
+
+
+class CompactOutputLayer(nn.Module):
+    """Scores a vocabulary of ``vocab_size`` words from hidden states of size ``input_dim``.
+
+    Three entry points, so that every criterion and every fairseq evaluation path works:
+
+    * :meth:`log_probs` ``[*, H] -> [*, V]``: fully normalised float32 log-probabilities
+      (``fairseq-eval-lm``, beam search, validation of sampled criterions).
+    * :meth:`score` ``[N, H], [S] -> [N, S]``: unnormalised logits of a shared word subset
+      (target + noise words of NCE / importance sampling), without scoring all V words.
+    * :meth:`score_targets` ``[N, H], [N] -> [N]``: the logit of each row's own word.
+
+    Layers whose scores are not one logit per word (the adaptive softmax) set
+    ``supports_sampling = False`` and provide their own loss instead.
+    """
+
+    supports_sampling = True
+
+    def __init__(self, vocab_size: int, input_dim: int, bias: bool = False):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.input_dim = input_dim
+        self.bias = nn.Parameter(torch.zeros(vocab_size)) if bias else None
+
+    # -- to implement -------------------------------------------------------------------------
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[*, H] -> [*, V]`` unnormalised scores of every word (bias included)."""
+        raise NotImplementedError
+
+    def score(self, hidden: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        """``[N, H], [S] -> [N, S]``: logits of the words ``word_ids`` for every row."""
+        raise NotImplementedError
+
+    def score_targets(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``[N, H], [N] -> [N]``: logit of ``targets[i]`` for row ``i``."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[*, H] -> [*, V]`` float32 log-softmax over the full vocabulary."""
+        return F.log_softmax(self.logits(hidden).float(), dim=-1)
+
+    def add_bias(self, scores: torch.Tensor, word_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Add the per-word bias (all words, or those of ``word_ids``) when there is one."""
+        if self.bias is None:
+            return scores
+        return scores + (self.bias if word_ids is None else self.bias[word_ids])
+
+    def num_parameters(self) -> int:
+        """Trainable scalars, shared tensors counted once (tied ones included)."""
+        return count_unique_parameters(self)
+
+    def standard_parameters(self) -> int:
+        """Size of the ``V x H`` matrix this layer replaces."""
+        return self.vocab_size * self.input_dim
+
+    @classmethod
+    def from_config(cls, cfg, vocab_size: int, input_dim: int, tied_input=None):
+        """Build from the flags; ``tied_input`` is the input embedding when
+        ``--tie-input-output`` is set (raise :class:`CompactConfigError` if it cannot be tied)."""
+        raise NotImplementedError

@@ -1,0 +1,98 @@
+"""Every knob of the compact embeddings and output layers, as one plain dataclass.
+
+This is the single source of truth for the flags: the fairseq model configs inherit it (each
+field becomes ``--field-name`` on the command line), and the factory reads these attribute
+names from any config object (dataclass, ``argparse.Namespace``, omegaconf ``DictConfig``).
+Output-side fields left at ``None`` fall back to their input-side twin.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class EmbeddingOptions:
+    input_embedding: str = field(
+        default="standard",
+        metadata={"help": "input embedding: standard, projected, adaptive, define, slim, hashnet"},
+    )
+    output_layer: str = field(
+        default="softmax", metadata={"help": "output layer: softmax, adaptive, slim, hashnet"}
+    )
+    tie_input_output: bool = field(
+        default=False,
+        metadata={"help": "share input embedding and output layer weights (softmax<->standard, "
+                          "adaptive<->adaptive, slim<->slim, hashnet<->hashnet)"},
+    )
+    output_bias: bool = field(
+        default=False, metadata={"help": "add a learned per-word bias to the output logits"}
+    )
+    # projected (ALBERT-style factorisation)
+    projected_dim: int = field(
+        default=128, metadata={"help": "projected: size e of the V x e table before the e -> d linear"}
+    )
+    # adaptive input / adaptive softmax (Baevski & Auli 2019; Grave et al. 2017)
+    adaptive_cutoffs: str = field(
+        default="",
+        metadata={"help": "adaptive: comma-separated band boundaries in the frequency-sorted "
+                          "vocabulary, e.g. 20000,60000 (ids must be sorted by frequency)"},
+    )
+    adaptive_factor: float = field(
+        default=4.0, metadata={"help": "adaptive: band i has dimension d / factor^i"}
+    )
+    adaptive_softmax_dropout: float = field(
+        default=0.0, metadata={"help": "adaptive softmax: dropout inside the tail projections"}
+    )
+    # DeFINE (Mehta et al. 2020)
+    define_map_dim: int = field(default=128, metadata={"help": "define: map dimension n (V x n table)"})
+    define_expand_dim: int = field(default=1024, metadata={"help": "define: expanded dimension k"})
+    define_levels: int = field(default=3, metadata={"help": "define: number N of HGT levels"})
+    define_max_groups: int = field(
+        default=4, metadata={"help": "define: groups of the first HGT level (halved each level)"}
+    )
+    define_transform: str = field(
+        default="define",
+        metadata={"help": "define: expansion variant (paper ablation): linear, group, hgt, "
+                          "define_no_mixer, define"},
+    )
+    define_activation: str = field(default="gelu", metadata={"help": "define: gelu, relu or prelu"})
+    # slim embeddings (Li et al. 2018)
+    slim_subvectors: int = field(
+        default=8, metadata={"help": "slim: K sub-vectors per word (must divide the dimension)"}
+    )
+    slim_pool: int = field(default=1024, metadata={"help": "slim: number M of shared sub-vectors"})
+    slim_assignment: str = field(
+        default="balanced",
+        metadata={"help": "slim: balanced (shared pool), disjoint (sub-vector k from its own "
+                          "pool S_k, as the fast output layer needs) or hash"},
+    )
+    slim_seed: int = field(
+        default=1, metadata={"help": "slim/hashnet: seed of the fixed assignment (saved in checkpoints)"}
+    )
+    # HashNet (Chen et al. 2015)
+    hashnet_buckets: int = field(
+        default=65536, metadata={"help": "hashnet: number B of shared weights the V x d table hashes into"}
+    )
+    # output-side overrides (None: same as the input side)
+    output_slim_subvectors: Optional[int] = field(
+        default=None, metadata={"help": "slim output: K (default: --slim-subvectors)"}
+    )
+    output_slim_pool: Optional[int] = field(
+        default=None, metadata={"help": "slim output: M (default: --slim-pool)"}
+    )
+    output_hashnet_buckets: Optional[int] = field(
+        default=None, metadata={"help": "hashnet output: B (default: --hashnet-buckets)"}
+    )
+
+
+def get_option(cfg, name: str):
+    """``cfg.name`` or, when absent, the :class:`EmbeddingOptions` default."""
+    value = getattr(cfg, name, None)
+    if value is None:
+        value = EmbeddingOptions.__dataclass_fields__[name].default
+    return value
+
+
+def get_output_option(cfg, name: str):
+    """Output-side option ``output_<name>`` falling back to the input-side ``<name>``."""
+    value = getattr(cfg, "output_" + name, None)
+    return get_option(cfg, name) if value is None else value

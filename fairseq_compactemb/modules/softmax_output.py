@@ -1,0 +1,57 @@
+"""``softmax``: the dense ``V x H`` output matrix (optionally tied with a ``standard`` input)."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .compact_output import CompactOutputLayer
+from .errors import CompactConfigError
+from .factory import register_output_layer
+from .options import get_option
+from .standard_embedding import StandardEmbedding
+
+
+@register_output_layer("softmax")
+class SoftmaxOutput(CompactOutputLayer):
+    """logits ``= hidden @ weight.T (+ bias)`` with ``weight[V, H]``.
+
+    Args:
+        vocab_size: V.  input_dim: H.  bias: learn a per-word bias.
+        tied_weight: a ``[V, H]`` parameter to share (the ``standard`` input table).
+    """
+
+    def __init__(self, vocab_size: int, input_dim: int, bias: bool = False, tied_weight=None):
+        super().__init__(vocab_size, input_dim, bias)
+        if tied_weight is not None:
+            self.weight = tied_weight
+        else:
+            self.weight = nn.Parameter(torch.empty(vocab_size, input_dim))
+            nn.init.normal_(self.weight, mean=0.0, std=input_dim ** -0.5)
+
+    def logits(self, hidden):
+        return self.add_bias(F.linear(hidden, self.weight))
+
+    def score(self, hidden, word_ids):
+        return self.add_bias(hidden @ self.weight[word_ids].t(), word_ids)
+
+    def score_targets(self, hidden, targets):
+        return self.add_bias((hidden * self.weight[targets]).sum(-1), targets)
+
+    @classmethod
+    def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
+        tied_weight = None
+        if tied_input is not None:
+            if not isinstance(tied_input, StandardEmbedding):
+                raise CompactConfigError(
+                    "--tie-input-output",
+                    f"--output-layer softmax can only be tied to --input-embedding standard, "
+                    f"not {tied_input.registry_name}",
+                    "use matching types (adaptive/adaptive, slim/slim, hashnet/hashnet) or drop the flag",
+                )
+            if tied_input.embedding_dim != input_dim:
+                raise CompactConfigError(
+                    "--tie-input-output",
+                    f"input embedding dim {tied_input.embedding_dim} != output layer input dim {input_dim}",
+                    "make the decoder output dim equal the embedding dim or drop the flag",
+                )
+            tied_weight = tied_input.weight
+        return cls(vocab_size, input_dim, bias=get_option(cfg, "output_bias"), tied_weight=tied_weight)

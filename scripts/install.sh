@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Idempotent set-up of fairseq-compactemb into the ACTIVE Python environment ($PYTHON, default
+# python3). A second run only re-checks the imports and returns in seconds.
+#
+#  * torch: kept as it is when importable (so a CUDA build on a GPU machine stays); otherwise the
+#    CPU build torch==2.13.0. Every later pip call is constrained to the installed torch version,
+#    so no dependency can pull a second torch.
+#  * fairseq: PyPI fairseq 0.12.2 does not import on Python 3.11, so we build fairseq-fixed
+#    0.12.3.1 with --no-build-isolation --no-deps after its real runtime deps (no torchaudio:
+#    not needed for text, and it cannot be met with this torch).
+#  * this package: editable install (pip install --no-deps -e .).
+set -euo pipefail
+PY=${PYTHON:-python3}
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+
+ready() {
+  (cd / && "$PY" - "$REPO" <<'PYEOF' >/dev/null 2>&1
+import os, sys
+import torch, fairseq, sentencepiece, sacrebleu, hydra, omegaconf, pytest, matplotlib
+import fairseq_compactemb
+# the editable install must point at THIS checkout
+assert os.path.realpath(os.path.dirname(os.path.dirname(fairseq_compactemb.__file__))) == os.path.realpath(sys.argv[1])
+PYEOF
+  )
+}
+
+if ready; then
+  echo "[install] all dependencies present ($("$PY" -c 'import torch,fairseq;print("torch",torch.__version__,"fairseq",fairseq.__version__)'))"
+  exit 0
+fi
+
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
+
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  echo "[install] torch missing: installing the CPU build torch==2.13.0"
+  "${PIP[@]}" torch==2.13.0
+else
+  echo "[install] keeping the installed torch $("$PY" -c 'import torch;print(torch.__version__)')"
+fi
+CONSTRAINTS=$(mktemp)
+trap 'rm -f "$CONSTRAINTS"' EXIT
+"$PY" -c "import torch;print('torch==' + torch.__version__)" > "$CONSTRAINTS"
+
+echo "[install] fairseq runtime deps, sentencepiece, sacrebleu, test/plot tools"
+"${PIP[@]}" -c "$CONSTRAINTS" cffi cython "hydra-core==1.3.2" "omegaconf==2.3.0" numpy regex \
+  sacrebleu tqdm bitarray scikit-learn packaging sentencepiece pytest matplotlib
+
+if ! "$PY" -c "import fairseq" >/dev/null 2>&1; then
+  echo "[install] building fairseq-fixed==0.12.3.1 (C extensions, about 2 minutes)"
+  "${PIP[@]}" --no-build-isolation --no-deps fairseq-fixed==0.12.3.1
+fi
+
+echo "[install] fairseq-compactemb (editable)"
+"${PIP[@]}" --no-build-isolation --no-deps -e "$REPO"
+
+ready || { echo "[install] FAILED: imports still broken, run: $PY -c 'import fairseq_compactemb'"; exit 1; }
+echo "[install] done"
