@@ -2,16 +2,24 @@
 
 Load it into the stock CLIs with ``--user-dir``::
 
-    fairseq-train --user-dir $(fairseq-compactemb-user-dir) ...
+    fairseq-train --user-dir "$(fairseq-compactemb-user-dir)" ...
 
 Importing the package (fairseq does so for ``--user-dir``) registers the models, criterions
-and architectures, and allowlists the globals fairseq checkpoints need for ``weights_only``
-loading (see :mod:`fairseq_compactemb.safe_loading`). ``fairseq_compactemb.modules`` is plain
-PyTorch and can be used without fairseq.
+and architectures, allowlists the globals fairseq checkpoints need for ``weights_only``
+loading (:mod:`fairseq_compactemb.safe_loading`) and makes configuration errors print as one
+line (:mod:`fairseq_compactemb.cli_errors`). ``fairseq_compactemb.modules`` is plain PyTorch
+and works without fairseq.
 """
+import logging
+import os
+
+from .cli_errors import install_config_error_hook
 from .safe_loading import allowlist_fairseq_checkpoint_globals
 
+__version__ = "0.1.0"
+
 allowlist_fairseq_checkpoint_globals()
+install_config_error_hook()
 
 try:
     import fairseq  # noqa: F401
@@ -23,4 +31,6 @@ else:
 if _HAVE_FAIRSEQ:
     from . import criterions, models  # noqa: F401,E402  (registration side effects)
 
-__version__ = "0.1.0"
+logging.getLogger(__name__).info(
+    f"fairseq-compactemb {__version__} loaded from {os.path.dirname(os.path.abspath(__file__))}"
+)

@@ -1,0 +1,84 @@
+"""``compact_lstm_lm``: multi-layer LSTM language model of the slim-embeddings paper.
+
+Zaremba et al. (2014) style regularisation: dropout on the non-recurrent connections only
+(embedding output, between layers, before the output layer). Input embedding and output layer
+come from the factory (``--input-embedding`` / ``--output-layer``), so every compact method
+plugs in. The embedding dimension defaults to the hidden size; with ``--tie-input-output`` and
+a different embedding size, the top hidden state is projected to the embedding size first.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from fairseq.models import FairseqIncrementalDecoder, FairseqLanguageModel, register_model
+from fairseq.models import register_model_architecture
+from omegaconf import II
+from torch import nn
+
+from .compact_embedding_config import CompactEmbeddingConfig
+from .compact_embeddings import build_decoder_embeddings, tied_output_dim
+from .compact_output_decoder import CompactOutputDecoderMixin
+
+
+@dataclass
+class CompactLSTMLMConfig(CompactEmbeddingConfig):
+    decoder_embed_dim: Optional[int] = field(
+        default=None, metadata={"help": "embedding dimension (default: --decoder-hidden-size)"}
+    )
+    decoder_hidden_size: int = field(default=650, metadata={"help": "LSTM hidden size"})
+    decoder_layers: int = field(default=2, metadata={"help": "number of LSTM layers"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout on non-recurrent connections"})
+    max_target_positions: Optional[int] = II("task.tokens_per_sample")
+
+
+class CompactLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
+    """tokens ``[B, T]`` -> hidden states ``[B, T, H_out]`` (see CompactOutputDecoderMixin)."""
+
+    def __init__(self, cfg: CompactLSTMLMConfig, dictionary):
+        super().__init__(dictionary)
+        hidden = cfg.decoder_hidden_size
+        embed_dim = cfg.decoder_embed_dim or hidden
+        out_dim = tied_output_dim(cfg, embed_dim, hidden)
+        self.embed_tokens, self.compact_output = build_decoder_embeddings(
+            cfg, dictionary, embed_dim, out_dim
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.lstm = nn.LSTM(embed_dim, hidden, num_layers=cfg.decoder_layers,
+                            dropout=cfg.dropout if cfg.decoder_layers > 1 else 0.0, batch_first=True)
+        for name, p in self.lstm.named_parameters():  # Zaremba et al.: U(-0.1, 0.1)
+            nn.init.uniform_(p, -0.1, 0.1)
+        self.project_out = nn.Linear(hidden, out_dim, bias=False) if out_dim != hidden else None
+        self.max_target_positions = cfg.max_target_positions
+
+    def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None,
+                features_only: bool = False, **kwargs):
+        state = None
+        if incremental_state is not None:
+            state = self.get_incremental_state(incremental_state, "lstm_state")
+            if state is not None:  # only the newest token is fed, the rest is in the state
+                prev_output_tokens = prev_output_tokens[:, -1:]
+                state = (state["h"], state["c"])
+        x = self.dropout(self.embed_tokens(prev_output_tokens))
+        x, (h, c) = self.lstm(x, state)
+        if incremental_state is not None:
+            self.set_incremental_state(incremental_state, "lstm_state", {"h": h, "c": c})
+        x = self.dropout(x)
+        if self.project_out is not None:
+            x = self.project_out(x)
+        return x, {"attn": None}
+
+    def reorder_incremental_state(self, incremental_state, new_order):
+        state = self.get_incremental_state(incremental_state, "lstm_state")
+        if state is not None:
+            state = {k: v.index_select(1, new_order) for k, v in state.items()}
+            self.set_incremental_state(incremental_state, "lstm_state", state)
+
+    def max_positions(self):
+        return self.max_target_positions or int(1e6)
+
+
+@register_model("compact_lstm_lm", dataclass=CompactLSTMLMConfig)
+class CompactLSTMLanguageModel(FairseqLanguageModel):
+    @classmethod
+    def build_model(cls, cfg, task):
+        return cls(CompactLSTMDecoder(cfg, task.target_dictionary))

@@ -1,0 +1,81 @@
+"""Shared fixtures: the real fairseq CLIs, tiny binarised corpora cut from ../shared/data."""
+import gzip
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+USER_DIR = REPO / "fairseq_compactemb"
+DATA = Path(os.environ.get("COMPACTEMB_DATA", REPO.parent / "shared" / "data"))
+
+
+def cli(name: str) -> str:
+    """Path of a fairseq console script of the interpreter running the tests."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} not found next to {sys.executable} nor on PATH; run `make test`")
+    return found
+
+
+def run_cli(name, *args, cwd=None, expect_ok=True, timeout=600, env=None):
+    """Run a fairseq CLI; on an unexpected exit code fail with its output."""
+    proc = subprocess.run([cli(name), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if expect_ok and proc.returncode != 0:
+        pytest.fail(f"{name} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-4000:]}\n"
+                    f"STDERR:\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def require_data(*parts) -> Path:
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real corpus {path} not found (set COMPACTEMB_DATA or put ../shared/data beside the repo)")
+    return path
+
+
+def _write_lines(path: Path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def ptb_bin(tmp_path_factory) -> Path:
+    """PTB cut to 2000/200/200 lines, binarised with fairseq-preprocess (LM data-bin)."""
+    src = require_data("ptb")
+    work = tmp_path_factory.mktemp("ptb")
+    for split, n in [("train", 2000), ("valid", 200), ("test", 200)]:
+        with lzma.open(src / f"ptb.{split}.txt.xz", "rt") as f:
+            lines = [next(f).strip() for _ in range(n)]
+        _write_lines(work / f"{split}.txt", lines)
+    run_cli("fairseq-preprocess", "--only-source", "--trainpref", work / "train.txt",
+            "--validpref", work / "valid.txt", "--testpref", work / "test.txt",
+            "--destdir", work / "bin", "--workers", 1)
+    return work / "bin"
+
+
+@pytest.fixture(scope="session")
+def multi30k_bin(tmp_path_factory) -> Path:
+    """Multi30k EN-DE cut to 400/40/40 pairs, lower-cased, joined dictionary (MT data-bin)."""
+    src = require_data("multi30k")
+    work = tmp_path_factory.mktemp("multi30k")
+    for split, out, n in [("train", "train", 400), ("val", "valid", 40), ("val", "test", 40)]:
+        for lang in ("en", "de"):
+            with gzip.open(src / f"{split}.{lang}.gz", "rt", encoding="utf-8") as f:
+                lines = [next(f).strip().lower() for _ in range(n)]
+            _write_lines(work / f"{out}.{lang}", lines)
+    run_cli("fairseq-preprocess", "--source-lang", "en", "--target-lang", "de",
+            "--trainpref", work / "train", "--validpref", work / "valid", "--testpref", work / "test",
+            "--destdir", work / "bin", "--joined-dictionary", "--workers", 1)
+    return work / "bin"
+
+
+# Small LM training flags shared by the CLI round-trip tests.
+TINY_LM_TRAIN = ["--task", "language_modeling", "--tokens-per-sample", 32, "--max-tokens", 512,
+                 "--optimizer", "adam", "--lr", "0.003", "--no-progress-bar", "--log-interval", 5,
+                 "--num-workers", 0, "--seed", 1, "--no-epoch-checkpoints"]
