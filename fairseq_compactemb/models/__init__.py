@@ -1,2 +1,4 @@
 """fairseq models of fairseq-compactemb (registered on import)."""
 from . import compact_lstm_lm  # noqa: F401
+from . import compact_transformer  # noqa: F401
+from . import compact_transformer_lm  # noqa: F401

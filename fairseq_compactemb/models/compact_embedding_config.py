@@ -5,6 +5,7 @@ same ``--input-embedding / --output-layer / --tie-input-output / --slim-* / --de
 flags. The method choices are the factory's registry keys, so argparse rejects an unknown
 ``--input-embedding`` with the list of valid ones.
 """
+import dataclasses
 from dataclasses import dataclass, field
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
@@ -22,3 +23,24 @@ class CompactEmbeddingConfig(FairseqDataclass, EmbeddingOptions):
     output_layer: ChoiceEnum(sorted(OUTPUT_LAYERS)) = field(
         default="softmax", metadata=_HELP["output_layer"]
     )
+
+
+def add_embedding_args(parser) -> None:
+    """Add the compact-embedding flags to an argparse-configured model (``compact_transformer``),
+    skipping names the parser already has (e.g. fairseq's ``--adaptive-softmax-dropout``, which
+    means the same thing). Defaults are deleted, as fairseq does, so architectures can set them;
+    :func:`fill_embedding_defaults` supplies the rest."""
+    from fairseq.dataclass.utils import gen_parser_from_dataclass
+
+    existing = {action.dest for action in parser._actions}
+    own = [(f.name, f.type, f) for f in dataclasses.fields(CompactEmbeddingConfig)
+           if f.name != "_name" and f.name not in existing]
+    subset = dataclasses.make_dataclass("CompactEmbeddingArgs", own, bases=(FairseqDataclass,))
+    gen_parser_from_dataclass(parser, subset(), delete_default=True)
+
+
+def fill_embedding_defaults(args) -> None:
+    """Set every compact-embedding option the command line left unset to its default."""
+    for f in dataclasses.fields(EmbeddingOptions):
+        if getattr(args, f.name, None) is None:
+            setattr(args, f.name, f.default)

@@ -26,7 +26,7 @@ def build_encoder_embedding(cfg, dictionary, embed_dim: int, side: str = "encode
 
 def build_decoder_embeddings(
     cfg, dictionary, embed_dim: int, output_dim: int,
-    input_embedding: Optional[CompactInputEmbedding] = None,
+    input_embedding: Optional[CompactInputEmbedding] = None, side: str = "",
 ) -> Tuple[CompactInputEmbedding, CompactOutputLayer]:
     """The decoder's input embedding (``[*] -> [*, embed_dim]``) and output layer
     (``[*, output_dim] -> V`` scores), tied when ``--tie-input-output``.
@@ -36,8 +36,9 @@ def build_decoder_embeddings(
     if input_embedding is None:
         input_embedding = build_input_embedding(cfg, len(dictionary), embed_dim, dictionary.pad())
     output = build_output_layer(cfg, len(dictionary), output_dim, input_embedding)
-    logger.info(describe_parameters(input_embedding))
-    logger.info(describe_parameters(output, "output layer"))
+    prefix = f"[{side}] " if side else ""
+    logger.info(prefix + describe_parameters(input_embedding))
+    logger.info(prefix + describe_parameters(output, "output layer"))
     return input_embedding, output
 
 

@@ -1,0 +1,79 @@
+"""``compact_transformer``: encoder-decoder transformer for translation with compact
+embeddings on the encoder input, the decoder input and the decoder output.
+
+fairseq's transformer (argparse-configured, so every ``transformer`` flag works) with the three
+embedding ends built by the factory. ``--share-all-embeddings`` shares one input embedding
+between encoder and decoder (needs a joined dictionary, ``fairseq-preprocess
+--joined-dictionary``); tying the decoder output to it is ``--tie-input-output``, a separate
+choice because e.g. a slim output cannot tie to a DeFINE input.
+"""
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.transformer import TransformerEncoder, TransformerModel
+from fairseq.models.transformer.transformer_legacy import base_architecture, transformer_vaswani_wmt_en_de_big
+
+from ..modules import CompactConfigError
+from .compact_embedding_config import add_embedding_args, fill_embedding_defaults
+from .compact_embeddings import build_decoder_embeddings, build_encoder_embedding
+from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
+
+DEFAULT_MAX_POSITIONS = 1024
+
+
+@register_model("compact_transformer")
+class CompactTransformerModel(TransformerModel):
+    @classmethod
+    def add_args(cls, parser):
+        super().add_args(parser)
+        add_embedding_args(parser)
+
+    @classmethod
+    def build_model(cls, args, task):
+        compact_transformer(args)  # fill defaults for checkpoints of older versions too
+        refuse_fairseq_embedding_flags(args, allowed=("share_all_embeddings",))
+        for layers in ("encoder_layers", "decoder_layers"):
+            keep = getattr(args, layers + "_to_keep", None)
+            if keep:
+                setattr(args, layers, len(keep.split(",")))
+        args.max_source_positions = getattr(args, "max_source_positions", None) or DEFAULT_MAX_POSITIONS
+        args.max_target_positions = getattr(args, "max_target_positions", None) or DEFAULT_MAX_POSITIONS
+
+        src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
+        encoder_embed = build_encoder_embedding(args, src_dict, args.encoder_embed_dim)
+        decoder_embed = None
+        if args.share_all_embeddings:
+            if src_dict != tgt_dict:
+                raise CompactConfigError("--share-all-embeddings", "source and target dictionaries differ",
+                                         "binarise with fairseq-preprocess --joined-dictionary")
+            if args.encoder_embed_dim != args.decoder_input_dim:
+                raise CompactConfigError(
+                    "--share-all-embeddings",
+                    f"--encoder-embed-dim {args.encoder_embed_dim} != decoder input dim {args.decoder_input_dim}",
+                    "set --decoder-embed-dim (and --decoder-input-dim) equal to --encoder-embed-dim")
+            decoder_embed = encoder_embed
+        embed, output = build_decoder_embeddings(args, tgt_dict, args.decoder_input_dim,
+                                                 args.decoder_output_dim, input_embedding=decoder_embed,
+                                                 side="decoder")
+        encoder = TransformerEncoder(args, src_dict, encoder_embed)
+        decoder = CompactTransformerDecoder(args, tgt_dict, embed, output, no_encoder_attn=False)
+        return cls(args, encoder, decoder)
+
+
+@register_model_architecture("compact_transformer", "compact_transformer")
+def compact_transformer(args):
+    fill_embedding_defaults(args)
+    if getattr(args, "tie_input_output", False) and getattr(args, "decoder_output_dim", None) is None:
+        args.decoder_output_dim = getattr(args, "decoder_input_dim", None)  # tied weights must fit
+    base_architecture(args)
+
+
+@register_model_architecture("compact_transformer", "compact_transformer_wmt_en_de")
+def compact_transformer_wmt_en_de(args):
+    """Transformer base (Vaswani et al. 2017): 6+6 layers, d=512, ffn 2048, 8 heads."""
+    compact_transformer(args)
+
+
+@register_model_architecture("compact_transformer", "compact_transformer_wmt_en_de_big")
+def compact_transformer_wmt_en_de_big(args):
+    """Transformer big: d=1024, ffn 4096, 16 heads, dropout 0.3."""
+    fill_embedding_defaults(args)
+    transformer_vaswani_wmt_en_de_big(args)
