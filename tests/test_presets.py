@@ -1,0 +1,19 @@
+"""Each paper preset's parameter count matches the paper's reported size (within a few %)."""
+import pytest
+
+from fairseq_compactemb.model_size import build_for_vocab, count_parameters
+
+# (arch, vocabulary size, extra flags, paper's parameter count, source)
+PRESETS = [
+    ("awd_lstm_lm_ptb", 10_000, [], 24e6, "Merity et al. 2018, Table 1: AWD-LSTM PTB 24M"),
+    ("compact_transformer_wmt_en_de", 37_000, ["--share-all-embeddings", "--tie-input-output"], 65e6,
+     "Vaswani et al. 2017, Table 3: base 65M (shared 37k BPE vocabulary)"),
+    ("compact_transformer_wmt_en_de_big", 37_000, ["--share-all-embeddings", "--tie-input-output"], 213e6,
+     "Vaswani et al. 2017, Table 3: big 213M"),
+]
+
+
+@pytest.mark.parametrize("arch,vocab,extra,reported,source", PRESETS, ids=[p[0] for p in PRESETS])
+def test_preset_parameter_count_matches_paper(arch, vocab, extra, reported, source):
+    n = count_parameters(build_for_vocab(arch, vocab, extra))
+    assert abs(n - reported) / reported < 0.05, f"{arch}: {n:,} vs {reported:,.0f} ({source})"
