@@ -1,0 +1,1 @@
+from . import compact_adaptive_loss  # noqa: F401

@@ -20,3 +20,6 @@ from .options import EmbeddingOptions
 # -- registered methods: one line each --------------------------------------------------------
 from . import standard_embedding  # noqa: F401,E402
 from . import softmax_output  # noqa: F401,E402
+from . import projected_embedding  # noqa: F401,E402
+from . import adaptive_input  # noqa: F401,E402
+from . import adaptive_softmax_output  # noqa: F401,E402
