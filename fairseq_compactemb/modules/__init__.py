@@ -23,3 +23,4 @@ from . import softmax_output  # noqa: F401,E402
 from . import projected_embedding  # noqa: F401,E402
 from . import adaptive_input  # noqa: F401,E402
 from . import adaptive_softmax_output  # noqa: F401,E402
+from . import define_embedding  # noqa: F401,E402

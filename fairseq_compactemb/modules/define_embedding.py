@@ -1,0 +1,178 @@
+"""``define``: DeFINE input embeddings (Mehta et al., ICLR 2020), Map -> Expand -> Reduce.
+
+A token id is *mapped* to ``e`` by a small ``V x n`` table (``--define-map-dim``), *expanded*
+to ``k`` features (``--define-expand-dim``) by a hierarchical group transformation with
+``N`` levels (``--define-levels``, ``--define-max-groups``, ``--define-transform``,
+``--define-activation``; see :mod:`.hierarchical_group_transform`), and *reduced* to the model
+dimension ``d`` by a linear layer ``k -> d``. Parameters: ``V*n`` for the table plus a
+vocabulary-independent expand/reduce part, instead of ``V*d``.
+
+The reduce step is a plain ``nn.Linear(k, d)`` (with bias, no LayerNorm or activation). This
+is our reading of the paper's Reduce step (a linear projection of the expanded vector to the
+model dimension); the model adds its own scaling/normalisation/dropout after the embedding.
+
+Because the vector of a token does not depend on its context, the whole ``V x d`` table can
+be computed once for inference (:meth:`DeFINEEmbedding.cache_table`) or exported as an
+ordinary ``standard`` embedding (:func:`define_to_standard`, :func:`replace_define_with_standard`).
+"""
+import warnings
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .compact_input import CompactInputEmbedding
+from .errors import CompactConfigError
+from .factory import register_input_embedding
+from .hierarchical_group_transform import ACTIVATIONS, HierarchicalGroupTransform, plan_levels
+from .options import get_option
+from .standard_embedding import StandardEmbedding
+
+
+@register_input_embedding("define")
+class DeFINEEmbedding(CompactInputEmbedding):
+    """ids ``[*]`` -> ``reduce(expand(map_layer(ids)))`` ``[*, d]``.
+
+    Args:
+        num_embeddings: V.  embedding_dim: d.  padding_idx: id whose output is all zeros.
+        map_dim: n.  expand_dim: k.  levels: N.  max_groups: g_max.
+        transform: expand variant (``linear``, ``group``, ``hgt``, ``define_no_mixer``, ``define``).
+        activation: ``gelu``, ``relu`` or ``prelu``.
+
+    Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
+    N(0, 1) so that the raw map vectors that the skip connection feeds into every level are on
+    the same scale as the LayerNorm-ed level outputs), ``expand``
+    (:class:`HierarchicalGroupTransform`), ``reduce`` (``nn.Linear(k, d)``).
+
+    Training computes the expansion only once per *distinct* id of the batch (the vectors are
+    context-free, so this is exact and saves most of the expand cost on natural text).
+
+    Inference cache: after ``.eval()``, :meth:`cache_table` computes all ``V`` output vectors
+    once (in chunks, without autograd); from then on :meth:`embed` is a single table lookup.
+    The cache is used only when ``not self.training``, is dropped by ``.train()`` (and by
+    :meth:`clear_cache`), and is dropped with a warning if any parameter was changed in place
+    or replaced since it was built (optimizer step, ``load_state_dict``), so a stale table is
+    never used. It is a non-persistent buffer: it follows ``.to()`` / ``.half()`` but is not
+    saved in checkpoints and is not a parameter.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                 map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
+                 transform: str = "define", activation: str = "gelu"):
+        super().__init__(num_embeddings, embedding_dim, padding_idx)
+        if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
+            raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
+                                     f"choose one of {', '.join(ACTIVATIONS)}")
+        plan_levels(map_dim, expand_dim, levels, max_groups, transform)  # validate before allocating V x n
+        self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
+        self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups,
+                                                 transform, activation)
+        self.reduce = nn.Linear(expand_dim, embedding_dim)
+        self.register_buffer("cached_table", None, persistent=False)
+        self._cache_key = None
+
+    # -- computation --------------------------------------------------------------------------
+    def vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """``[M]`` ids -> ``[M, d]`` through map, expand and reduce (no cache, no padding mask)."""
+        return self.reduce(self.expand(self.map_layer(ids)))
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.cached_table is not None and not self.training:
+            if self._cache_key == self._parameter_key():
+                return F.embedding(tokens, self.cached_table)
+            warnings.warn("DeFINE: the parameters changed since cache_table(); the cached table "
+                          "is dropped (call cache_table() again to re-enable the lookup)")
+            self.clear_cache()
+        ids, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
+        return self.vectors(ids)[inverse].reshape(*tokens.shape, self.embedding_dim)
+
+    # -- inference cache ----------------------------------------------------------------------
+    def _parameter_key(self):
+        # identity + in-place version counter of every parameter: changes on optimizer steps,
+        # load_state_dict and parameter replacement, not on .to()/.half() (those also convert
+        # the cache buffer, which stays consistent)
+        return tuple((id(p), p._version) for p in self.parameters())
+
+    @torch.no_grad()
+    def compute_table(self, chunk_size: int = 8192) -> torch.Tensor:
+        """All ``V x d`` output vectors, ``chunk_size`` ids at a time, without autograd (padding
+        row zero). Touches no state; valid in either mode (no layer here depends on the mode)."""
+        device = self.map_layer.weight.device
+        table = torch.cat([
+            self.vectors(torch.arange(s, min(s + chunk_size, self.num_embeddings), device=device))
+            for s in range(0, self.num_embeddings, chunk_size)
+        ])
+        if self.padding_idx is not None:
+            table[self.padding_idx] = 0
+        return table
+
+    def cache_table(self, chunk_size: int = 8192) -> torch.Tensor:
+        """Compute the table (:meth:`compute_table`) and use it as a lookup table while in eval
+        mode. Refused in training mode (the table would go stale at the next optimizer step).
+        Returns the table."""
+        if self.training:
+            raise RuntimeError("DeFINEEmbedding.cache_table() needs eval mode (call .eval() first); "
+                               "the cache is never used while training")
+        table = self.compute_table(chunk_size)
+        self.cached_table = table
+        self._cache_key = self._parameter_key()
+        return table
+
+    def clear_cache(self) -> None:
+        self.cached_table = None
+        self._cache_key = None
+
+    @property
+    def is_cached(self) -> bool:
+        return self.cached_table is not None
+
+    def train(self, mode: bool = True):
+        if mode:
+            self.clear_cache()
+        return super().train(mode)
+
+    # -- parameters / config ------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg, vocab_size, embed_dim, padding_idx):
+        return cls(
+            vocab_size, embed_dim, padding_idx,
+            map_dim=get_option(cfg, "define_map_dim"),
+            expand_dim=get_option(cfg, "define_expand_dim"),
+            levels=get_option(cfg, "define_levels"),
+            max_groups=get_option(cfg, "define_max_groups"),
+            transform=get_option(cfg, "define_transform"),
+            activation=get_option(cfg, "define_activation"),
+        )
+
+    def extra_repr(self) -> str:
+        return f"V={self.num_embeddings}, d={self.embedding_dim}, padding_idx={self.padding_idx}"
+
+
+@torch.no_grad()
+def define_to_standard(embedding: DeFINEEmbedding, chunk_size: int = 8192) -> StandardEmbedding:
+    """A :class:`StandardEmbedding` whose ``V x d`` table holds ``embedding``'s output vectors
+    (same device/dtype; padding row zero), i.e. an exact inference-time replacement."""
+    table = embedding.compute_table(chunk_size)
+    standard = StandardEmbedding(embedding.num_embeddings, embedding.embedding_dim, embedding.padding_idx)
+    standard.weight = nn.Parameter(table, requires_grad=standard.weight.requires_grad)
+    return standard
+
+
+def replace_define_with_standard(model: nn.Module, chunk_size: int = 8192) -> int:
+    """Replace, in place, every :class:`DeFINEEmbedding` submodule of ``model`` by its
+    :func:`define_to_standard` table (for export / inference). Returns how many were replaced.
+    A ``model`` that is itself a DeFINEEmbedding cannot be replaced in place: use
+    :func:`define_to_standard`. Submodules reachable under several names (shared embeddings)
+    get one shared replacement."""
+    if isinstance(model, DeFINEEmbedding):
+        raise TypeError("model is itself a DeFINEEmbedding; use define_to_standard(model)")
+    replaced = {}
+    for parent in list(model.modules()):
+        # _modules, not named_children(): the latter skips a second name of a shared child
+        for name, child in list(parent._modules.items()):
+            if isinstance(child, DeFINEEmbedding):
+                if id(child) not in replaced:
+                    replaced[id(child)] = define_to_standard(child, chunk_size)
+                setattr(parent, name, replaced[id(child)])
+    return len(replaced)

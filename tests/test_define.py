@@ -1,0 +1,351 @@
+"""DeFINE (Mehta et al. 2020): group linear, mixer, HGT variants, embedding, cache, errors."""
+import argparse
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fairseq_compactemb.modules import CompactConfigError, build_input_embedding
+from fairseq_compactemb.modules.define_embedding import (
+    DeFINEEmbedding,
+    define_to_standard,
+    replace_define_with_standard,
+)
+from fairseq_compactemb.modules.hierarchical_group_transform import (
+    VARIANTS,
+    GroupLinear,
+    HierarchicalGroupTransform,
+    mix,
+    plan_levels,
+)
+from fairseq_compactemb.modules.standard_embedding import StandardEmbedding
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def act(name, y, slope=None):
+    if name == "gelu":
+        return F.gelu(y)
+    if name == "relu":
+        return F.relu(y)
+    return torch.where(y >= 0, y, slope * y)
+
+
+def randomise(module):
+    """Non-trivial LayerNorm affine / PReLU slopes so the references test them too."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "norm" in name or "prelu" in name:
+                p.uniform_(-1.5, 1.5)
+    return module
+
+
+# -- group linear ------------------------------------------------------------------------------
+def test_group_linear_equals_block_diagonal_dense_matrix():
+    lin = GroupLinear(12, 8, groups=4)
+    assert lin.weight.shape == (4, 3, 2)  # one batched weight, not a loop of Linear modules
+    dense = torch.block_diag(*[lin.weight[j].t() for j in range(4)])  # [out=8, in=12]
+    assert dense.shape == (8, 12)
+    x = torch.randn(2, 5, 12)
+    torch.testing.assert_close(lin(x), F.linear(x, dense, lin.bias.reshape(-1)))
+    # off-diagonal blocks really are zero: output chunk 0 ignores input chunk 1
+    x2 = x.clone()
+    x2[..., 3:6] += 1.0
+    assert torch.equal(lin(x)[..., 0:2], lin(x2)[..., 0:2])
+    assert not torch.equal(lin(x)[..., 2:4], lin(x2)[..., 2:4])
+
+
+# -- mixer -------------------------------------------------------------------------------------
+def test_mix_matches_hand_written_interleaving():
+    e = torch.tensor([10.0, 11, 12, 13])        # n = 4
+    y = torch.tensor([0.0, 1, 2, 3, 4, 5])      # w = 6
+    assert mix(e, y, 2).tolist() == [10, 11, 0, 1, 2, 12, 13, 3, 4, 5]
+    assert mix(e, y, 1).tolist() == [10, 11, 12, 13, 0, 1, 2, 3, 4, 5]
+    # batched leading dims keep the same per-row order
+    eb, yb = e.expand(3, 2, 4), y.expand(3, 2, 6)
+    assert torch.equal(mix(eb, yb, 2), mix(e, y, 2).expand(3, 2, 10))
+
+
+def level_ref(layer, x, activation):
+    """Hand-built reference of one level: block-diagonal dense layer, LayerNorm per group, act."""
+    g = layer.linear.groups
+    dense = torch.block_diag(*[layer.linear.weight[j].t() for j in range(g)])
+    y = F.linear(x, dense, layer.linear.bias.reshape(-1))
+    chunks = y.chunk(g, dim=-1)
+    out = []
+    for j, c in enumerate(chunks):
+        c = F.layer_norm(c, c.shape[-1:], layer.norm_weight[j], layer.norm_bias[j])
+        out.append(act(activation, c, None if layer.prelu_weight is None else layer.prelu_weight[j]))
+    return torch.cat(out, -1)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu", "prelu"])
+def test_define_two_levels_against_hand_reference(activation):
+    # n=4, k=12, N=2, g_max=2: level 0 (2 groups) 4 -> 8, level 1 (1 group) 4+8 -> 12
+    hgt = randomise(HierarchicalGroupTransform(4, 12, 2, 2, "define", activation))
+    assert hgt.widths == (8, 12) and hgt.groups == (2, 1)
+    e = torch.randn(5, 4)
+    y0 = level_ref(hgt.levels[0], e, activation)
+    y1 = level_ref(hgt.levels[1], torch.cat([e, y0], -1), activation)
+    torch.testing.assert_close(hgt(e), y1)
+
+
+def test_define_mixer_vs_no_mixer_three_levels_against_hand_reference():
+    # n=4, k=16, N=3, g_max=4: groups 4, 2, 1; widths 8, 12, 16 (no rounding needed)
+    ref = {}
+    for variant in ("define", "define_no_mixer"):
+        torch.manual_seed(1)  # identical weights for both variants (same shapes)
+        hgt = randomise(HierarchicalGroupTransform(4, 16, 3, 4, variant, "gelu"))
+        assert hgt.widths == (8, 12, 16) and hgt.groups == (4, 2, 1)
+        e = torch.arange(20.0).reshape(5, 4) / 7 - 1
+        y0 = level_ref(hgt.levels[0], e, "gelu")
+        if variant == "define":  # hand-written split + mix of e (2 chunks of 2) and y0 (2 of 4)
+            x1 = torch.cat([e[:, 0:2], y0[:, 0:4], e[:, 2:4], y0[:, 4:8]], -1)
+        else:
+            x1 = torch.cat([e, y0], -1)
+        y1 = level_ref(hgt.levels[1], x1, "gelu")
+        y2 = level_ref(hgt.levels[2], torch.cat([e, y1], -1), "gelu")
+        torch.testing.assert_close(hgt(e), y2)
+        ref[variant] = hgt(e)
+    assert not torch.allclose(ref["define"], ref["define_no_mixer"])
+
+
+def test_hgt_group_and_linear_against_hand_reference():
+    e = torch.randn(3, 8)
+    hgt = randomise(HierarchicalGroupTransform(8, 16, 3, 4, "hgt", "relu"))
+    grp = randomise(HierarchicalGroupTransform(8, 16, 3, 4, "group", "relu"))
+    lin = randomise(HierarchicalGroupTransform(8, 16, 3, 4, "linear", "relu"))
+    assert hgt.groups == (4, 2, 1) and grp.groups == (4, 4, 4) and lin.groups == (1, 1, 1)
+    for m in (hgt, grp, lin):
+        # no skip: the input of a level is the previous level's output
+        assert [s.in_dim for s in m.plan] == [8] + [s.out_dim for s in m.plan[:-1]]
+    assert [s.out_dim for s in hgt.plan] == [12, 14, 16]
+    assert [s.out_dim for s in grp.plan] == [12, 16, 16]
+    assert [s.out_dim for s in lin.plan] == [10, 13, 16]
+    for m in (hgt, grp, lin):
+        y = e
+        for level in m.levels:
+            y = level_ref(level, y, "relu")
+        torch.testing.assert_close(m(e), y)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("activation", ["gelu", "relu", "prelu"])
+def test_one_level_one_group_is_linear_layernorm_activation(variant, activation):
+    """N=1, g=1: every variant is  act(LayerNorm(e W + b)), then reduce; built by hand."""
+    emb = randomise(DeFINEEmbedding(20, 6, None, map_dim=5, expand_dim=7, levels=1, max_groups=1,
+                                    transform=variant, activation=activation))
+    layer = emb.expand.levels[0]
+    tokens = torch.tensor([[0, 3, 19], [7, 7, 1]])
+    e = emb.map_layer.weight[tokens]
+    y = e @ layer.linear.weight[0] + layer.linear.bias[0]
+    y = F.layer_norm(y, (7,), layer.norm_weight[0], layer.norm_bias[0])
+    y = act(activation, y, None if layer.prelu_weight is None else layer.prelu_weight[0, 0])
+    ref = y @ emb.reduce.weight.t() + emb.reduce.bias
+    torch.testing.assert_close(emb(tokens), ref)
+
+
+# -- plan, shapes ------------------------------------------------------------------------------
+def test_widths_rounding_rule():
+    # raw widths 8 + 56*(l+1)//3 = 26, 45, 64; rounded up to multiples of groups 4, 2, 1
+    plan = plan_levels(8, 64, 3, 4, "define")
+    assert [(s.in_dim, s.out_dim, s.groups, s.skip) for s in plan] == [
+        (8, 28, 4, "none"), (8 + 28, 46, 2, "mix"), (8 + 46, 64, 1, "mix")]
+    assert [s.out_dim for s in plan_levels(8, 64, 3, 4, "group")] == [28, 48, 64]
+    assert [s.out_dim for s in plan_levels(8, 64, 3, 4, "linear")] == [26, 45, 64]
+    # PTB setting: n=128, k=1024, N=7, g_max=4 -> 256, 384, ..., 1024; groups 4, 2, 1, 1, ...
+    ptb = plan_levels(128, 1024, 7, 4, "define")
+    assert [s.out_dim for s in ptb] == [256, 384, 512, 640, 768, 896, 1024]
+    assert [s.groups for s in ptb] == [4, 2, 1, 1, 1, 1, 1]
+    # shrinking (k < n) is allowed
+    assert [s.out_dim for s in plan_levels(16, 8, 2, 2, "hgt")] == [12, 8]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("n,k,levels,g_max", [(8, 32, 1, 1), (8, 32, 3, 4), (16, 48, 4, 8), (4, 64, 5, 2)])
+def test_output_shapes(variant, n, k, levels, g_max):
+    emb = DeFINEEmbedding(30, 10, 0, map_dim=n, expand_dim=k, levels=levels, max_groups=g_max,
+                          transform=variant)
+    assert emb.expand(torch.randn(2, 3, n)).shape == (2, 3, k)
+    assert emb.expand.widths[-1] == k and len(emb.expand.levels) == levels
+    tokens = torch.randint(0, 30, (4, 7))
+    assert emb(tokens).shape == (4, 7, 10)
+    assert emb(tokens[0, 0]).shape == (10,)  # 0-d ids work too
+
+
+def test_padding_gives_zeros_and_no_map_gradient():
+    emb = DeFINEEmbedding(12, 6, padding_idx=2, map_dim=4, expand_dim=8, levels=2, max_groups=2)
+    tokens = torch.tensor([[2, 5, 2, 7], [1, 2, 2, 2]])
+    out = emb(tokens)
+    assert torch.equal(out[tokens == 2], torch.zeros(5, 6))
+    assert out[tokens != 2].abs().sum(-1).gt(0).all()
+    out.sum().backward()
+    assert torch.equal(emb.map_layer.weight.grad[2], torch.zeros(4))
+
+
+def test_unique_id_path_equals_per_position_computation():
+    emb = DeFINEEmbedding(50, 6, None, map_dim=8, expand_dim=16, levels=3, max_groups=4)
+    tokens = torch.randint(0, 50, (3, 11))
+    per_position = emb.vectors(tokens.reshape(-1)).reshape(3, 11, 6)
+    torch.testing.assert_close(emb(tokens), per_position)
+
+
+# -- gradients ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gradcheck_float64(variant):
+    hgt = randomise(HierarchicalGroupTransform(4, 8, 3, 2, variant, "prelu")).double()
+    names = [n for n, _ in hgt.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for p in hgt.parameters()]
+    e = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+
+    def f(e, *ps):
+        return torch.func.functional_call(hgt, dict(zip(names, ps)), (e,))
+
+    assert torch.autograd.gradcheck(f, (e, *params), eps=1e-6, atol=1e-5)
+
+
+def test_gradcheck_embedding_map_table_float64():
+    emb = randomise(DeFINEEmbedding(6, 3, 1, map_dim=4, expand_dim=8, levels=2, max_groups=2,
+                                    activation="gelu")).double()
+    tokens = torch.tensor([[0, 1, 5], [5, 2, 3]])
+    table = emb.map_layer.weight.detach().clone().requires_grad_(True)
+
+    def f(table):
+        return torch.func.functional_call(emb, {"map_layer.weight": table}, (tokens,))
+
+    assert torch.autograd.gradcheck(f, (table,), eps=1e-6, atol=1e-5)
+
+
+# -- inference cache / export ------------------------------------------------------------------
+def make_emb():
+    return DeFINEEmbedding(40, 6, padding_idx=1, map_dim=8, expand_dim=16, levels=3, max_groups=4)
+
+
+def test_cache_equals_uncached_and_is_a_lookup():
+    emb = make_emb().eval()
+    tokens = torch.randint(0, 40, (5, 9))
+    tokens[0, :3] = 1
+    uncached = emb(tokens)
+    table = emb.cache_table(chunk_size=7)  # chunks not dividing V
+    assert emb.is_cached and table.shape == (40, 6)
+    assert "cached_table" not in emb.state_dict()
+    assert emb.num_parameters() == sum(p.numel() for p in emb.parameters())
+    torch.testing.assert_close(emb(tokens), uncached, rtol=0, atol=1e-6)
+    # the cached path really is a lookup: it no longer touches the expansion
+    emb.expand.forward = None
+    torch.testing.assert_close(emb(tokens), uncached, rtol=0, atol=1e-6)
+
+
+def test_cache_refused_in_training_and_dropped_by_train():
+    emb = make_emb()
+    with pytest.raises(RuntimeError, match="eval"):
+        emb.cache_table()
+    emb.eval()
+    stale = emb.cache_table().clone()
+    emb.train()
+    assert not emb.is_cached
+    opt = torch.optim.SGD(emb.parameters(), lr=1.0)
+    tokens = torch.arange(40)
+    emb(tokens).pow(2).sum().backward()
+    opt.step()
+    fresh = emb.vectors(tokens).masked_fill(tokens.eq(1).unsqueeze(-1), 0)
+    out = emb(tokens)
+    torch.testing.assert_close(out, fresh)
+    assert not torch.allclose(out, stale)
+    # and back in eval mode without a new cache_table(): still the fresh computation
+    emb.eval()
+    torch.testing.assert_close(emb(tokens), fresh)
+
+
+def test_parent_train_drops_cache():
+    model = torch.nn.Sequential(make_emb()).eval()
+    model[0].cache_table()
+    model.train()
+    assert not model[0].is_cached
+
+
+def test_cache_dropped_when_weights_change_in_eval_mode():
+    emb = make_emb().eval()
+    tokens = torch.arange(40)
+    emb.cache_table()
+    other = make_emb()
+    emb.load_state_dict(other.state_dict())  # new weights while in eval mode
+    with pytest.warns(UserWarning, match="cache_table"):
+        out = emb(tokens)
+    assert not emb.is_cached
+    torch.testing.assert_close(out, other.eval()(tokens))
+
+
+def test_export_to_standard_table():
+    emb = make_emb()
+    tokens = torch.randint(0, 40, (4, 6))
+    tokens[0, 0] = 1
+    std = define_to_standard(emb)
+    assert isinstance(std, StandardEmbedding) and std.weight.shape == (40, 6)
+    torch.testing.assert_close(std(tokens), emb(tokens), rtol=0, atol=1e-6)
+    assert emb.training and not emb.is_cached  # no side effect on the source
+
+    model = torch.nn.ModuleDict({"enc": emb, "dec": emb, "other": torch.nn.Linear(2, 2)})
+    ref = emb(tokens)
+    assert replace_define_with_standard(model) == 1
+    assert isinstance(model["enc"], StandardEmbedding) and model["enc"] is model["dec"]
+    torch.testing.assert_close(model["enc"](tokens), ref, rtol=0, atol=1e-6)
+
+
+# -- config, registry, errors ------------------------------------------------------------------
+def cfg(**kw):
+    base = dict(input_embedding="define", define_map_dim=8, define_expand_dim=32, define_levels=3,
+                define_max_groups=4, define_transform="define", define_activation="gelu")
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_built_from_config_through_the_factory():
+    emb = build_input_embedding(cfg(define_activation="prelu"), 50, 12, 1)
+    assert isinstance(emb, DeFINEEmbedding)
+    assert emb.expand.widths == (16, 24, 32) and emb.expand.groups == (4, 2, 1)
+    assert emb.map_layer.weight.shape == (50, 8) and emb.reduce.weight.shape == (12, 32)
+
+
+@pytest.mark.parametrize("overrides,flag", [
+    (dict(define_map_dim=0), "--define-map-dim"),
+    (dict(define_expand_dim=-3), "--define-expand-dim"),
+    (dict(define_levels=0), "--define-levels"),
+    (dict(define_max_groups=0), "--define-max-groups"),
+    (dict(define_max_groups=6), "--define-max-groups"),
+    (dict(define_transform="hgt2"), "--define-transform"),
+    (dict(define_activation="tanh"), "--define-activation"),
+    # map dim not divisible by g_max (first level / mixer split)
+    (dict(define_map_dim=10), "--define-map-dim"),
+    (dict(define_map_dim=10, define_transform="group"), "--define-map-dim"),
+    # expand dim not divisible by the groups of the last level
+    (dict(define_expand_dim=33, define_levels=2), "--define-expand-dim"),   # last level: 2 groups
+    (dict(define_expand_dim=30, define_transform="group"), "--define-expand-dim"),  # 4 groups
+])
+def test_config_errors_name_the_flag(overrides, flag):
+    with pytest.raises(CompactConfigError, match=flag):
+        build_input_embedding(cfg(**overrides), 50, 12, 1)
+
+
+def test_valid_edge_configs_are_accepted():
+    build_input_embedding(cfg(define_expand_dim=30), 50, 12, 1)  # N=3: last level has 1 group
+    build_input_embedding(cfg(define_map_dim=10, define_transform="linear"), 50, 12, 1)
+
+
+# -- parameter count ---------------------------------------------------------------------------
+def test_parameter_count_by_hand():
+    # V=100, d=16, n=8, k=64, N=3, g_max=4 -> widths 28, 46, 64; groups 4, 2, 1
+    emb = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4)
+    table = 100 * 8
+    level0 = 8 * 28 // 4 + 28 + 2 * 28                # weight/g + bias + LayerNorm scale/shift
+    level1 = (8 + 28) * 46 // 2 + 46 + 2 * 46         # input: map output mixed with level 0
+    level2 = (8 + 46) * 64 + 64 + 2 * 64
+    reduce = 64 * 16 + 16
+    assert emb.num_parameters() == table + level0 + level1 + level2 + reduce == 6594
+    assert emb.standard_parameters() == 100 * 16
+    prelu = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4,
+                            activation="prelu")
+    assert prelu.num_parameters() == 6594 + 4 + 2 + 1  # one slope per group
