@@ -24,7 +24,13 @@ def cli(name: str) -> str:
 
 
 def run_cli(name, *args, cwd=None, expect_ok=True, timeout=600, env=None):
-    """Run a fairseq CLI; on an unexpected exit code fail with its output."""
+    """Run a fairseq CLI; on an unexpected exit code fail with its output.
+
+    One intra-op thread by default: the tiny models of the tests run ~100x slower when torch's
+    thread pool fights other processes for 2 cores."""
+    if env is None:
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", "1")
     proc = subprocess.run([cli(name), *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
     if expect_ok and proc.returncode != 0:

@@ -10,6 +10,10 @@ PRESETS = [
      "Vaswani et al. 2017, Table 3: base 65M (shared 37k BPE vocabulary)"),
     ("compact_transformer_wmt_en_de_big", 37_000, ["--share-all-embeddings", "--tie-input-output"], 213e6,
      "Vaswani et al. 2017, Table 3: big 213M"),
+    ("compact_transformer_xl_wt103", 267_735, [], 151e6, "Dai et al. 2019, Table 1: Transformer-XL Standard 151M"),
+    ("compact_transformer_lm_wiki103", 267_735, [], 246.9e6, "Baevski & Auli 2019, Table 3: ADP-T 246.9M"),
+    ("compact_lstm_lm_ptb_650", 10_000, ["--input-embedding", "standard"], 20e6,
+     "Merity et al. 2018, Table 1: Zaremba et al. (2014) LSTM (medium) 20M"),
 ]
 
 
