@@ -24,3 +24,7 @@ from . import projected_embedding  # noqa: F401,E402
 from . import adaptive_input  # noqa: F401,E402
 from . import adaptive_softmax_output  # noqa: F401,E402
 from . import define_embedding  # noqa: F401,E402
+from . import slim_embedding  # noqa: F401,E402
+from . import slim_output  # noqa: F401,E402
+from . import hashnet_embedding  # noqa: F401,E402
+from . import hashnet_output  # noqa: F401,E402

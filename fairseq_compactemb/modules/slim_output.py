@@ -1,0 +1,201 @@
+"""``slim``: the slim output layer (Li et al., AAAI 2018), scored without the ``V x H`` matrix.
+
+Output word vectors are built like slim input vectors -- ``K`` sub-vectors of size ``H / K`` --
+but position ``k`` always takes its sub-vector from its own pool ``S_k`` of ``M / K`` rows (the
+``disjoint`` assignment). Then the logit of word ``w`` splits into ``K`` partial dot products::
+
+    logit(w) = sum_k  hidden[k-th part] . pool[assignment[w, k]]        (pool row in S_k)
+
+and there are only ``M`` distinct partial products per hidden state. The paper's algorithm:
+
+1. split ``hidden [N, H]`` into ``K`` parts ``[N, K, H/K]``; part ``k`` times the ``M/K`` rows of
+   ``S_k`` gives every partial product: a ``[M, N]`` table for ``N * M * H/K`` multiply-adds
+   (``M * H/K`` is the parameter count, so this is the dense cost times the compression rate);
+2. gather-sum: ``logit[:, w] = sum_k table[assignment[w, k]]``, ``V * K`` adds per row.
+
+The table is laid out ``[M, N]`` so that step 2 is one
+:func:`~torch.nn.functional.embedding_bag` (``mode="sum"``, one bag of ``K`` rows per word):
+each lookup reads ``N`` contiguous floats. :meth:`log_probs` fuses step 2 with the softmax in
+cache-sized chunks of the vocabulary. Nothing of size ``V x H`` is ever built.
+"""
+from typing import List
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .compact_output import CompactOutputLayer
+from .errors import CompactConfigError
+from .factory import register_output_layer
+from .options import get_option, get_output_option
+from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
+from .slim_embedding import SlimEmbedding
+
+# Fast no-grad log_probs: rows per block keep the [M, rows] partial table under this many
+# elements; vocabulary chunks keep each [chunk, rows] score block about L2-sized.
+_PARTIAL_BUDGET = 1 << 26
+_CHUNK_ELEMS = 1 << 17
+_MIN_CHUNK = 1024
+
+
+def _output_flag(cfg, name: str) -> str:
+    """``--output-<name>`` when the output-side override is set, else ``--<name>``."""
+    flag = name.replace("_", "-")
+    return f"--output-{flag}" if getattr(cfg, "output_" + name, None) is not None else f"--{flag}"
+
+
+@register_output_layer("slim")
+class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
+    """Slim output layer: ``[*, H]`` -> ``[*, V]`` through ``K`` disjoint sub-vector pools.
+
+    Args:
+        vocab_size: V.  input_dim: H (``K`` must divide it).
+        subvectors: K.  pool_size: M (a multiple of ``K``, ``K <= M <= V * K``).
+        seed: seed of the disjoint assignment.  bias: learn a per-word bias.
+        tied_input: a :class:`SlimEmbedding` with the ``disjoint`` assignment, the same ``V``,
+            ``K``, ``M`` and ``d == H``, whose ``pool`` and ``assignment`` are shared.
+        subvectors_flag / pool_flag: the flags named in configuration errors.
+
+    Attributes:
+        pool: ``[M, H/K]``; rows ``k*M/K .. (k+1)*M/K - 1`` form pool ``S_k``.
+        assignment: persistent ``[V, K]`` buffer of global pool rows, column ``k`` inside ``S_k``.
+    """
+
+    def __init__(self, vocab_size: int, input_dim: int, subvectors: int = 8, pool_size: int = 1024,
+                 seed: int = 1, bias: bool = False, tied_input=None,
+                 subvectors_flag: str = "--slim-subvectors", pool_flag: str = "--slim-pool"):
+        super().__init__(vocab_size, input_dim, bias)
+        self.slim_flags = {"subvectors": subvectors_flag, "pool": pool_flag}
+        self.assignment_kind = "disjoint"
+        if tied_input is not None:
+            self._check_tie(tied_input, subvectors, pool_size)
+        validate_slim(vocab_size, input_dim, subvectors, pool_size, "disjoint",
+                      subvectors_flag=subvectors_flag, pool_flag=pool_flag,
+                      standard_choice="--output-layer softmax")
+        self.subvectors, self.pool_size = subvectors, pool_size
+        self.sub_dim, self.per_pool = input_dim // subvectors, pool_size // subvectors
+        if tied_input is not None:
+            self.pool = tied_input.pool
+            self.register_buffer("assignment", tied_input.assignment, persistent=True)
+        else:
+            self.pool = nn.Parameter(torch.empty(pool_size, self.sub_dim))
+            nn.init.normal_(self.pool, mean=0.0, std=input_dim ** -0.5)
+            self.register_buffer(
+                "assignment", make_assignment("disjoint", vocab_size, subvectors, pool_size, seed),
+                persistent=True,
+            )
+
+    def _check_tie(self, emb, subvectors: int, pool_size: int) -> None:
+        def fail(problem, fix):
+            raise CompactConfigError("--tie-input-output", problem, fix)
+
+        if not isinstance(emb, SlimEmbedding):
+            fail(f"--output-layer slim can only be tied to --input-embedding slim, not "
+                 f"{getattr(emb, 'registry_name', type(emb).__name__)}",
+                 "use --input-embedding slim --slim-assignment disjoint or drop --tie-input-output")
+        if emb.assignment_kind != "disjoint":
+            fail(f"the slim input uses the {emb.assignment_kind} assignment, but the slim output "
+                 "needs each position k to draw from its own pool S_k",
+                 "add --slim-assignment disjoint or drop --tie-input-output")
+        if (emb.subvectors, emb.pool_size) != (subvectors, pool_size):
+            fail(f"input K={emb.subvectors}, M={emb.pool_size} but output K={subvectors}, M={pool_size}",
+                 "drop --output-slim-subvectors / --output-slim-pool (or make them equal the input's)")
+        if emb.embedding_dim != self.input_dim:
+            fail(f"input embedding dim {emb.embedding_dim} != output layer input dim {self.input_dim}",
+                 "make the decoder output dim equal the embedding dim or drop --tie-input-output")
+        if emb.num_embeddings != self.vocab_size:
+            fail(f"input vocabulary {emb.num_embeddings} != output vocabulary {self.vocab_size}",
+                 "use one dictionary for both sides or drop --tie-input-output")
+
+    # -- the two steps of the paper's algorithm ---------------------------------------------
+    def partial_table(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[N, H] -> [M, N]``: row ``r`` of pool ``S_k`` dotted with the ``k``-th part of every
+        hidden state (step 1; ``N * M * H/K`` multiply-adds)."""
+        n = hidden.size(0)
+        K, P, h = self.subvectors, self.per_pool, self.sub_dim
+        pools = self.pool.view(K, P, h)
+        parts = hidden.reshape(n, K, h).permute(1, 2, 0)  # [K, h, N], a view
+        if torch.is_grad_enabled() and (hidden.requires_grad or self.pool.requires_grad):
+            return torch.bmm(pools, parts).view(K * P, n)
+        # no autograd: K plain GEMMs written straight into their rows of the table (measured
+        # faster than one bmm on CPU, and no [K, P, N] temporary)
+        table = hidden.new_empty(K * P, n)
+        for k in range(K):
+            torch.mm(pools[k], parts[k], out=table[k * P:(k + 1) * P])
+        return table
+
+    def gather_sum(self, table: torch.Tensor, assignment: torch.Tensor) -> torch.Tensor:
+        """``[M, N], [W, K] -> [W, N]``: ``sum_k table[assignment[w, k]]`` (step 2, ``W * K`` row
+        reads of ``N`` contiguous floats)."""
+        return F.embedding_bag(assignment, table, mode="sum")
+
+    # -- CompactOutputLayer -------------------------------------------------------------------
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = hidden.reshape(-1, self.input_dim)
+        scores = self.gather_sum(self.partial_table(x), self.assignment).t()  # [N, V] view
+        return self.add_bias(scores).contiguous().view(*hidden.shape[:-1], self.vocab_size)
+
+    def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and (hidden.requires_grad or self.pool.requires_grad):
+            return F.log_softmax(self.logits(hidden).float(), dim=-1)
+        x = hidden.reshape(-1, self.input_dim)
+        out = torch.empty(x.size(0), self.vocab_size, dtype=torch.float32, device=x.device)
+        rows = max(1, _PARTIAL_BUDGET // self.pool_size)
+        for start in range(0, x.size(0), rows):
+            self._fused_log_softmax(self.partial_table(x[start:start + rows]), out[start:start + rows])
+        return out.view(*hidden.shape[:-1], self.vocab_size)
+
+    def _fused_log_softmax(self, table: torch.Tensor, out: torch.Tensor) -> None:
+        """Fill ``out [N, V]`` with log-softmax scores, one vocabulary chunk at a time: each
+        ``[chunk, N]`` block is gathered, written out, and reduced to its max and sum of exps
+        while it is still in cache; one last in-place pass subtracts the log-partition."""
+        n = table.size(1)
+        chunk = max(_MIN_CHUNK, _CHUNK_ELEMS // n)
+        maxes: List[torch.Tensor] = []
+        sums: List[torch.Tensor] = []
+        for s in range(0, self.vocab_size, chunk):
+            block = self.gather_sum(table, self.assignment[s:s + chunk])  # [c, N]
+            if self.bias is not None:
+                block += self.bias[s:s + chunk, None]
+            block = block.float()
+            out[:, s:s + chunk].copy_(block.t())
+            top = block.amax(0)
+            maxes.append(top)
+            sums.append(block.sub_(top).exp_().sum(0))
+        maxes_t, sums_t = torch.stack(maxes), torch.stack(sums)  # [chunks, N]
+        top = maxes_t.amax(0)
+        log_z = top + (sums_t * (maxes_t - top).exp()).sum(0).log()
+        out.sub_(log_z[:, None])
+
+    def score(self, hidden: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        n, s, H, K = hidden.size(0), word_ids.numel(), self.input_dim, self.subvectors
+        rows = self.assignment[word_ids]  # [S, K]
+        # (a) partial table then gather only the S words, or (b) build the S word vectors and
+        # do one [N, H] x [H, S] product: pick the one with fewer multiply-adds
+        if n * self.pool_size * (H // K) + s * K * n < s * H * (n + 1):
+            scores = self.gather_sum(self.partial_table(hidden), rows).t()
+        else:
+            scores = hidden @ word_vectors(rows, self.pool).t()
+        return self.add_bias(scores, word_ids)
+
+    def score_targets(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        vectors = word_vectors(self.assignment[targets], self.pool)  # [N, H]
+        return self.add_bias((hidden * vectors).sum(-1), targets)
+
+    def materialize(self) -> torch.Tensor:
+        """The ``[V, H]`` output matrix this layer stands for (inspection and tests only)."""
+        return word_vectors(self.assignment, self.pool)
+
+    def extra_repr(self) -> str:
+        return (f"{self.vocab_size}, {self.input_dim}, K={self.subvectors}, M={self.pool_size}, "
+                f"bias={self.bias is not None}")
+
+    @classmethod
+    def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
+        return cls(vocab_size, input_dim,
+                   subvectors=get_output_option(cfg, "slim_subvectors"),
+                   pool_size=get_output_option(cfg, "slim_pool"),
+                   seed=get_option(cfg, "slim_seed"), bias=get_option(cfg, "output_bias"),
+                   tied_input=tied_input,
+                   subvectors_flag=_output_flag(cfg, "slim_subvectors"),
+                   pool_flag=_output_flag(cfg, "slim_pool"))
