@@ -34,10 +34,27 @@ def adaptive_output_layer(model):
         got = getattr(layer, "registry_name", type(layer).__name__)
     else:
         return layer
-    raise CompactConfigError(
+    raise _needs_adaptive(got)
+
+
+def _needs_adaptive(got: str) -> CompactConfigError:
+    return CompactConfigError(
         "--criterion", f"compact_adaptive_loss needs --output-layer adaptive, got {got}",
         "use --output-layer adaptive or --criterion cross_entropy",
     )
+
+
+def configured_output_layer(cfg):
+    """``--output-layer`` of the run this criterion config belongs to (``None`` when the config
+    is not part of a full fairseq/hydra config, e.g. built by hand in a test)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if not isinstance(cfg, DictConfig):
+        return None
+    try:
+        return OmegaConf.select(cfg._get_root(), "model.output_layer", default=None)
+    except Exception:  # partial or legacy configs: the check at forward still applies
+        return None
 
 
 @register_criterion("compact_adaptive_loss", dataclass=CompactAdaptiveLossConfig)
@@ -47,6 +64,15 @@ class CompactAdaptiveLoss(FairseqCriterion):
     def __init__(self, task, sentence_avg):
         super().__init__(task)
         self.sentence_avg = sentence_avg
+
+    @classmethod
+    def build_criterion(cls, cfg, task):
+        # fairseq builds the criterion without the model: read --output-layer from the full
+        # config so the mistake is reported before the first training step
+        layer = configured_output_layer(cfg)
+        if layer is not None and str(layer) != "adaptive":
+            raise _needs_adaptive(str(layer))
+        return super().build_criterion(cfg, task)
 
     def forward(self, model, sample, reduce=True):
         # The model is not passed to build_criterion, so the layer is checked here, before

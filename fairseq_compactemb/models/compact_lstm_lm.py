@@ -18,6 +18,7 @@ from torch import nn
 from .compact_embedding_config import CompactEmbeddingConfig
 from .compact_embeddings import build_decoder_embeddings, tied_output_dim
 from .compact_output_decoder import CompactOutputDecoderMixin
+from .config_checks import check_dropouts
 
 
 @dataclass
@@ -36,6 +37,7 @@ class CompactLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
 
     def __init__(self, cfg: CompactLSTMLMConfig, dictionary):
         super().__init__(dictionary)
+        check_dropouts(cfg, ["dropout"])
         hidden = cfg.decoder_hidden_size
         embed_dim = cfg.decoder_embed_dim or hidden
         out_dim = tied_output_dim(cfg, embed_dim, hidden)

@@ -15,6 +15,7 @@ from ..modules import CompactConfigError
 from .compact_embedding_config import add_embedding_args, fill_embedding_defaults
 from .compact_embeddings import build_decoder_embeddings, build_encoder_embedding
 from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
+from .config_checks import check_dropouts, check_heads
 
 DEFAULT_MAX_POSITIONS = 1024
 
@@ -30,6 +31,9 @@ class CompactTransformerModel(TransformerModel):
     def build_model(cls, args, task):
         compact_transformer(args)  # fill defaults for checkpoints of older versions too
         refuse_fairseq_embedding_flags(args, allowed=("share_all_embeddings",))
+        check_dropouts(args, ["dropout", "attention_dropout", "activation_dropout"])
+        check_heads(args, "encoder_embed_dim", "encoder_attention_heads")
+        check_heads(args, "decoder_embed_dim", "decoder_attention_heads")
         for layers in ("encoder_layers", "decoder_layers"):
             keep = getattr(args, layers + "_to_keep", None)
             if keep:

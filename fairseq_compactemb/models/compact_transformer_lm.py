@@ -15,6 +15,7 @@ from fairseq.models.transformer_lm import DEFAULT_MAX_TARGET_POSITIONS, Transfor
 from .compact_embedding_config import CompactEmbeddingConfig
 from .compact_embeddings import build_decoder_embeddings
 from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
+from .config_checks import check_dropouts, check_heads
 
 
 @dataclass
@@ -40,6 +41,8 @@ class CompactTransformerLanguageModel(FairseqLanguageModel):
     @classmethod
     def build_model(cls, cfg, task):
         refuse_fairseq_embedding_flags(cfg)
+        check_dropouts(cfg, ["dropout", "attention_dropout", "activation_dropout"])
+        check_heads(cfg, "decoder_embed_dim", "decoder_attention_heads")
         if cfg.decoder_layers_to_keep:
             cfg.decoder_layers = len(cfg.decoder_layers_to_keep.split(","))
         if getattr(cfg, "max_target_positions", None) is None:

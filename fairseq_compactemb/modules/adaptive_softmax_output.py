@@ -208,6 +208,10 @@ class AdaptiveSoftmaxOutput(CompactOutputLayer):
     @classmethod
     def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
         cutoffs = parse_cutoffs(get_option(cfg, "adaptive_cutoffs"), vocab_size)
+        dropout = get_option(cfg, "adaptive_softmax_dropout")
+        if not 0.0 <= dropout < 1.0:  # nn.Dropout would raise a bare ValueError (or accept 1)
+            raise CompactConfigError("--adaptive-softmax-dropout", f"{dropout} is not a dropout "
+                                     "probability in [0, 1)", "use e.g. 0.2 (0 disables it)")
         return cls(vocab_size, input_dim, cutoffs, factor=check_factor(get_option(cfg, "adaptive_factor")),
-                   dropout=get_option(cfg, "adaptive_softmax_dropout"),
+                   dropout=dropout,
                    bias=get_option(cfg, "output_bias"), tied_input=tied_input)
