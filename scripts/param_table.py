@@ -20,17 +20,17 @@ def configs(vocab: int, dim: int, cutoffs: str):
     return [
         ("standard (V x d table)", "input", EmbeddingOptions()),
         ("projected, e=128", "input", EmbeddingOptions(input_embedding="projected", projected_dim=128)),
-        (f"adaptive, cutoffs {cutoffs}, factor 4", "input",
+        ("adaptive, cutoffs 20k,60k (WT103) / 60k,160k (GBW), factor 4", "input",
          EmbeddingOptions(input_embedding="adaptive", adaptive_cutoffs=cutoffs)),
         ("define, n=128 k=1024 N=3", "input",
          EmbeddingOptions(input_embedding="define", define_map_dim=128, define_expand_dim=1024, define_levels=3)),
-        (f"slim, K={k}, M={pool_32:,} (1/32)", "input",
+        ("slim, K=8, M=V*K/32 (1/32)", "input",
          EmbeddingOptions(input_embedding="slim", slim_subvectors=k, slim_pool=pool_32)),
-        (f"hashnet, B=V*d/32", "input", EmbeddingOptions(input_embedding="hashnet", hashnet_buckets=vocab * dim // 32)),
+        ("hashnet, B=V*d/32", "input", EmbeddingOptions(input_embedding="hashnet", hashnet_buckets=vocab * dim // 32)),
         ("softmax (V x d matrix)", "output", EmbeddingOptions()),
-        (f"adaptive softmax, cutoffs {cutoffs}, factor 4", "output",
+        ("adaptive softmax, same cutoffs, factor 4", "output",
          EmbeddingOptions(output_layer="adaptive", adaptive_cutoffs=cutoffs)),
-        (f"slim output, K={k}, M={pool_8:,} (1/8)", "output",
+        ("slim output, K=8, M=V*K/8 (1/8), disjoint pools", "output",
          EmbeddingOptions(output_layer="slim", output_slim_subvectors=k, output_slim_pool=pool_8)),
         ("hashnet output, B=V*d/8", "output", EmbeddingOptions(output_layer="hashnet", output_hashnet_buckets=vocab * dim // 8)),
     ]
@@ -46,7 +46,7 @@ def main():
                 module = (build_input_embedding(opts, vocab, dim, 1) if side == "input"
                           else build_output_layer(opts, vocab, dim))
             n = module.num_parameters()
-            key = (label.split(",")[0], side)
+            key = (label, side)
             rows.setdefault(key, []).append(f"{n:,} ({100.0 * n / (vocab * dim):.1f}%)")
     for (label, side), cells in rows.items():
         print(f"| {label} | {side} | " + " | ".join(cells) + " |")

@@ -59,7 +59,7 @@ class HashKeyMixin:
     The module sets ``weight [B]``, ``hash_key`` and ``buckets_flag``."""
 
     def _init_hash_key(self, seed: int) -> None:
-        self.register_buffer("hash_key", torch.tensor(seed_key(seed, _HASHNET_SALT)), persistent=True)
+        self.register_buffer("hash_key", torch.tensor(seed_key(seed, _HASHNET_SALT), device="cpu"), persistent=True)
         self.key = int(self.hash_key)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

@@ -23,7 +23,7 @@ def mix32(x: torch.Tensor) -> torch.Tensor:
 
 def seed_key(seed: int, salt: int) -> int:
     """A 32-bit key from a user seed and a per-use salt (so different uses do not collide)."""
-    return int(mix32(torch.tensor((seed ^ (salt * _GOLDEN)) & _MASK, dtype=torch.long)))
+    return int(mix32(torch.tensor((seed ^ (salt * _GOLDEN)) & _MASK, dtype=torch.long, device="cpu")))
 
 
 def hash_pair(rows: torch.Tensor, cols: torch.Tensor, key: int) -> torch.Tensor:

@@ -127,8 +127,10 @@ _BUILDERS = {"balanced": balanced_assignment, "disjoint": disjoint_assignment, "
 
 def make_assignment(kind: str, num_words: int, subvectors: int, pool_size: int, seed: int) -> torch.Tensor:
     """The ``[V, K]`` long table of ``kind`` (see the module docstring); call
-    :func:`validate_slim` first."""
-    return _BUILDERS[kind](num_words, subvectors, pool_size, seed)
+    :func:`validate_slim` first. Always computed on the CPU (also under a ``meta`` or CUDA
+    default device), so the table depends on nothing but its arguments."""
+    with torch.device("cpu"):
+        return _BUILDERS[kind](num_words, subvectors, pool_size, seed)
 
 
 def check_assignment(
