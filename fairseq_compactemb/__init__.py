@@ -30,6 +30,9 @@ else:
 
 if _HAVE_FAIRSEQ:
     from . import criterions, models  # noqa: F401,E402  (registration side effects)
+    from .cpu_ddp import allow_cpu_pytorch_ddp  # noqa: E402
+
+    allow_cpu_pytorch_ddp()  # --cpu with --ddp-backend pytorch_ddp (see cpu_ddp.py)
 
 logging.getLogger(__name__).info(
     f"fairseq-compactemb {__version__} loaded from {os.path.dirname(os.path.abspath(__file__))}"
