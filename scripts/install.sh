@@ -17,7 +17,7 @@ REPO=$(pwd)
 ready() {
   (cd / && "$PY" - "$REPO" <<'PYEOF' >/dev/null 2>&1
 import os, sys
-import torch, fairseq, sentencepiece, sacrebleu, hydra, omegaconf, pytest, matplotlib
+import torch, fairseq, sentencepiece, sacrebleu, hydra, omegaconf, pytest, matplotlib, tensorboardX
 import fairseq_compactemb
 # the editable install must point at THIS checkout
 assert os.path.realpath(os.path.dirname(os.path.dirname(fairseq_compactemb.__file__))) == os.path.realpath(sys.argv[1])
@@ -42,9 +42,9 @@ CONSTRAINTS=$(mktemp)
 trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch;print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 
-echo "[install] fairseq runtime deps, sentencepiece, sacrebleu, test/plot tools"
+echo "[install] fairseq runtime deps, sentencepiece, sacrebleu, test/plot/tensorboard tools"
 "${PIP[@]}" -c "$CONSTRAINTS" cffi cython "hydra-core==1.3.2" "omegaconf==2.3.0" numpy regex \
-  sacrebleu tqdm bitarray scikit-learn packaging sentencepiece pytest matplotlib
+  sacrebleu tqdm bitarray scikit-learn packaging sentencepiece pytest matplotlib tensorboardX
 
 if ! "$PY" -c "import fairseq" >/dev/null 2>&1; then
   echo "[install] building fairseq-fixed==0.12.3.1 (C extensions, about 2 minutes)"

@@ -69,3 +69,13 @@ def test_unknown_input_embedding_is_rejected_by_the_cli(ptb_bin, tmp_path):
                   "--input-embedding", "bogus", "--save-dir", tmp_path, *TINY_LM_TRAIN, expect_ok=False)
     assert out.returncode == 2
     assert "--input-embedding: invalid choice: 'bogus'" in out.stderr
+
+
+def test_tensorboard_logging(ptb_bin, tmp_path):
+    run_cli("fairseq-train", ptb_bin, "--user-dir", USER_DIR, "--arch", "compact_lstm_lm",
+            "--decoder-hidden-size", 16, "--decoder-layers", 1, "--max-update", 4, "--input-embedding", "slim",
+            "--slim-subvectors", 4, "--slim-pool", 64, "--tensorboard-logdir", tmp_path / "tb",
+            "--save-dir", tmp_path / "ck", *TINY_LM_TRAIN)
+    events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert {e.parent.name for e in events} == {"train", "valid"}
+    assert all(b"loss" in e.read_bytes() and b"ppl" in e.read_bytes() for e in events)  # the scalar tags
