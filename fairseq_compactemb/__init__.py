@@ -30,6 +30,7 @@ else:
 
 if _HAVE_FAIRSEQ:
     from . import criterions, models  # noqa: F401,E402  (registration side effects)
+    from .hub import from_pretrained  # noqa: F401,E402
     from .cpu_ddp import allow_cpu_pytorch_ddp  # noqa: E402
 
     allow_cpu_pytorch_ddp()  # --cpu with --ddp-backend pytorch_ddp (see cpu_ddp.py)

@@ -7,7 +7,8 @@
 #    so no dependency can pull a second torch.
 #  * fairseq: PyPI fairseq 0.12.2 does not import on Python 3.11, so we build fairseq-fixed
 #    0.12.3.1 with --no-build-isolation --no-deps after its real runtime deps (no torchaudio:
-#    not needed for text, and it cannot be met with this torch).
+#    not needed for text, and it cannot be met with this torch). numpy stays < 2: fairseq 0.12
+#    still calls np.compat.long / np.int (hub scoring, some batching paths).
 #  * this package: editable install (pip install --no-deps -e .).
 set -euo pipefail
 PY=${PYTHON:-python3}
@@ -18,7 +19,8 @@ ready() {
   (cd / && "$PY" - "$REPO" <<'PYEOF' >/dev/null 2>&1
 import os, sys
 import torch, fairseq, sentencepiece, sacrebleu, hydra, omegaconf, pytest, matplotlib, tensorboardX
-import fairseq_compactemb
+import fairseq_compactemb, numpy
+assert int(numpy.__version__.split(".")[0]) < 2  # fairseq 0.12 uses np.compat / np.int
 # the editable install must point at THIS checkout
 assert os.path.realpath(os.path.dirname(os.path.dirname(fairseq_compactemb.__file__))) == os.path.realpath(sys.argv[1])
 PYEOF
@@ -43,7 +45,7 @@ trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch;print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 
 echo "[install] fairseq runtime deps, sentencepiece, sacrebleu, test/plot/tensorboard tools"
-"${PIP[@]}" -c "$CONSTRAINTS" cffi cython "hydra-core==1.3.2" "omegaconf==2.3.0" numpy regex \
+"${PIP[@]}" -c "$CONSTRAINTS" cffi cython "hydra-core==1.3.2" "omegaconf==2.3.0" "numpy<2" regex \
   sacrebleu tqdm bitarray scikit-learn packaging sentencepiece pytest matplotlib tensorboardX
 
 if ! "$PY" -c "import fairseq" >/dev/null 2>&1; then

@@ -79,3 +79,17 @@ def test_tensorboard_logging(ptb_bin, tmp_path):
     events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
     assert {e.parent.name for e in events} == {"train", "valid"}
     assert all(b"loss" in e.read_bytes() and b"ppl" in e.read_bytes() for e in events)  # the scalar tags
+
+
+def test_from_pretrained_scores_a_sentence_in_three_lines(ptb_bin, tmp_path):
+    run_cli("fairseq-train", ptb_bin, "--user-dir", USER_DIR, "--arch", "compact_lstm_lm", "--decoder-hidden-size", 16,
+            "--decoder-layers", 1, "--max-update", 3, "--input-embedding", "define", "--define-map-dim", 8,
+            "--define-expand-dim", 16, "--define-levels", 2, "--save-dir", tmp_path, *TINY_LM_TRAIN)
+    code = (f"import fairseq_compactemb\n"
+            f"lm = fairseq_compactemb.from_pretrained({str(tmp_path / 'checkpoint_last.pt')!r}, {str(ptb_bin)!r})\n"
+            f"print(lm.score('the market closed higher')['positional_scores'].tolist())\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    scores = eval(res.stdout.strip().splitlines()[-1])
+    # one log-prob per word, each predicted from </s> (sentence start) and the words before it
+    assert len(scores) == 4 and all(math.isfinite(s) and s < 0 for s in scores)
