@@ -34,7 +34,7 @@ from .slim_embedding import SlimEmbedding
 # Fast no-grad log_probs: rows per block keep the [M, rows] partial table under this many
 # elements; vocabulary chunks keep each [chunk, rows] score block about L2-sized.
 _PARTIAL_BUDGET = 1 << 26
-_CHUNK_ELEMS = 1 << 17
+_CHUNK_ELEMS = 1 << 20
 _MIN_CHUNK = 1024
 
 
@@ -158,8 +158,9 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
             if self.bias is not None:
                 block += self.bias[s:s + chunk, None]
             block = block.float()
-            out[:, s:s + chunk].copy_(block.t())
-            top = block.amax(0)
+            written = out[:, s:s + chunk]
+            written.copy_(block.t())
+            top = written.amax(1)  # max along contiguous rows: much faster than block.amax(0)
             maxes.append(top)
             sums.append(block.sub_(top).exp_().sum(0))
         maxes_t, sums_t = torch.stack(maxes), torch.stack(sums)  # [chunks, N]
