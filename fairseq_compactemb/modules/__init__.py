@@ -5,7 +5,7 @@ plus one import line below.
 """
 from .compact_input import CompactInputEmbedding
 from .compact_output import CompactOutputLayer
-from .errors import CompactConfigError
+from .errors import CompactCheckpointError, CompactConfigError
 from .factory import (
     INPUT_EMBEDDINGS,
     OUTPUT_LAYERS,

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .compact_input import count_unique_parameters
+from .compact_input import check_saved_tensors, count_unique_parameters
 
 
 class CompactOutputLayer(nn.Module):
@@ -62,6 +62,11 @@ class CompactOutputLayer(nn.Module):
     def standard_parameters(self) -> int:
         """Size of the ``V x H`` matrix this layer replaces."""
         return self.vocab_size * self.input_dim
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, *args, **kwargs):
+        # one clear line for a checkpoint of another vocabulary / a tampered file
+        check_saved_tensors(self, state_dict, prefix, strict, self.vocab_size)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, *args, **kwargs)
 
     @classmethod
     def from_config(cls, cfg, vocab_size: int, input_dim: int, tied_input=None):

@@ -22,7 +22,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .errors import CompactConfigError
+from .errors import CompactCheckpointError, CompactConfigError
 from .int_hash import hash_pair, seed_key
 
 ASSIGNMENTS = ("balanced", "disjoint", "hash")
@@ -141,42 +141,48 @@ def check_assignment(
     kind: str,
     flags: Dict[str, str],
     origin: str = "the checkpoint's",
+    key: str = "assignment",
 ) -> None:
     """Raise if ``table`` cannot be the ``[V, K]`` assignment of this module.
 
     A wrong ``K`` or ``M`` is a flag mismatch (:class:`CompactConfigError` naming the flag and
     the value the checkpoint was trained with); anything else (missing, wrong dtype, wrong ``V``,
     out-of-range or, for ``disjoint``, a column leaving its pool) means the file is not what this
-    model saved (:class:`ValueError`).
+    model saved (:class:`CompactCheckpointError`, a ``ValueError``, naming ``key``).
     """
     name = f"{origin} slim assignment"
+    intact = "use the checkpoint file fairseq-train wrote (this one is incomplete or was tampered with)"
     if table is None:
-        raise ValueError(f"{name} is missing (the [V, K] buffer 'assignment' saved with every slim "
-                         "layer); the checkpoint is incomplete or was tampered with")
+        raise CompactCheckpointError(key, f"{name} is missing (the [V, K] buffer 'assignment' saved "
+                                     "with every slim layer)", intact)
     if table.is_floating_point() or table.is_complex() or table.dtype == torch.bool:
-        raise ValueError(f"{name} has dtype {table.dtype}, expected integer row indices; the "
-                         "checkpoint was tampered with")
+        raise CompactCheckpointError(key, f"{name} has dtype {table.dtype}, expected integer row "
+                                     "indices", intact)
     if table.dim() != 2:
-        raise ValueError(f"{name} has shape {tuple(table.shape)}, expected [V={num_words}, K={subvectors}]")
+        raise CompactCheckpointError(key, f"{name} has shape {tuple(table.shape)}, expected "
+                                     f"[V={num_words}, K={subvectors}]", intact)
     if table.size(1) != subvectors:
         raise CompactConfigError(flags["subvectors"],
                                  f"{name} has K={table.size(1)} sub-vectors per word, this model "
                                  f"{subvectors}",
                                  f"use {flags['subvectors']} {table.size(1)}")
     if table.size(0) != num_words:
-        raise ValueError(f"{name} covers {table.size(0)} words but the dictionary has {num_words}; "
-                         "load it with the dictionary it was trained with")
+        raise CompactCheckpointError(key, f"{name} covers {table.size(0)} words but the dictionary "
+                                     f"has {num_words}",
+                                     "load it with the data directory (dict.txt) it was trained with")
     if table.numel() and (int(table.min()) < 0 or int(table.max()) >= pool_size):
-        raise ValueError(f"{name} has entries outside [0, M={pool_size}) "
-                         f"(min {int(table.min())}, max {int(table.max())}): the checkpoint was "
-                         f"tampered with, or trained with another {flags['pool']}")
+        raise CompactCheckpointError(key, f"{name} has entries outside [0, M={pool_size}) "
+                                     f"(min {int(table.min())}, max {int(table.max())})",
+                                     f"the checkpoint was tampered with, or trained with another "
+                                     f"{flags['pool']}")
     if kind == "disjoint":
         per_pool = pool_size // subvectors
         pool_of = torch.div(table, per_pool, rounding_mode="floor")
         if not torch.equal(pool_of, torch.arange(subvectors, device=table.device).expand_as(pool_of)):
-            raise ValueError(f"{name} is not disjoint (some position k uses a sub-vector outside its "
-                             f"pool S_k): the checkpoint was tampered with, or trained with another "
-                             f"--slim-assignment")
+            raise CompactCheckpointError(key, f"{name} is not disjoint (some position k uses a "
+                                         "sub-vector outside its pool S_k)",
+                                         "the checkpoint was tampered with, or trained with another "
+                                         "--slim-assignment")
 
 
 def load_assignment(
@@ -203,7 +209,7 @@ def load_assignment(
                                  f"sub-vectors, this model {pool.size(0)}",
                                  f"use {flags['pool']} {saved_pool.size(0)}")
     check_assignment(state_dict.get(prefix + "assignment"), num_words, subvectors, pool.size(0),
-                     kind, flags)
+                     kind, flags, key=prefix + "assignment")
 
 
 def word_vectors(table: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
