@@ -1,0 +1,141 @@
+# Shared helpers of the examples/*/run.sh recipes (sourced, not run).
+#
+#   run.sh [--smoke] [--data DIR] [--work DIR] [--rows a,b,...] [--dry-run]
+#
+# --smoke    tiny cut of the real corpus, tiny dims, few updates: minutes on a CPU
+#            (default: the paper-scale run, which needs GPUs and days).
+# --data     folder of the local corpora (default: $COMPACTEMB_DATA, else ../shared/data
+#            beside the repository).
+# --work     where data-bin, checkpoints and logs go (default: work/<recipe> in the repository,
+#            or work/<recipe>-smoke for --smoke; never inside ../shared/data).
+# --rows     run only these rows of the recipe's table (names as printed in its README).
+# --dry-run  print the commands instead of running them.
+#
+# Every row ends with fairseq-eval-lm / fairseq-generate; its score is appended to
+# $WORK/results.tsv and the table is printed at the end (print_results).
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+USER_DIR="$REPO/fairseq_compactemb"
+PYTHON="${PYTHON:-python3}"
+SMOKE=0
+DRY_RUN=0
+ROWS=""
+DATA="${COMPACTEMB_DATA:-$(cd "$REPO/.." && pwd)/shared/data}"
+WORK=""
+
+parse_args() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --smoke) SMOKE=1 ;;
+            --dry-run) DRY_RUN=1 ;;
+            --data) DATA="$2"; shift ;;
+            --work) WORK="$2"; shift ;;
+            --rows) ROWS="$2"; shift ;;
+            -h|--help) sed -n '2,/^$/p' "$0"; exit 0 ;;
+            *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+        esac
+        shift
+    done
+    local name
+    name="$(basename "$(cd "$(dirname "$0")" && pwd)")"
+    if [ -z "$WORK" ]; then
+        WORK="$REPO/work/$name"
+        [ "$SMOKE" = 1 ] && WORK="$WORK-smoke"
+    fi
+    mkdir -p "$WORK/logs"
+    : > "$WORK/results.tsv"
+    if [ "$SMOKE" = 1 ]; then
+        # tiny models: one intra-op thread is faster than two threads fighting for 2 cores
+        export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+    fi
+    RECIPE="$name"
+    echo "[$RECIPE] mode=$([ "$SMOKE" = 1 ] && echo smoke || echo paper-scale) data=$DATA work=$WORK"
+}
+
+# want ROW: is this row selected by --rows (all rows when --rows is not given)?
+want() {
+    [ -z "$ROWS" ] && return 0
+    case ",$ROWS," in *",$1,"*) return 0 ;; esac
+    return 1
+}
+
+# fairseq CLI next to the running python (or on PATH)
+fs() {
+    local name="$1"; shift
+    local bin
+    bin="$(dirname "$(command -v "$PYTHON")")/$name"
+    [ -x "$bin" ] || bin="$name"
+    if [ "$DRY_RUN" = 1 ]; then
+        echo "+ $name $*"
+        return 0
+    fi
+    "$bin" "$@"
+}
+
+# logged LOG CMD...: run a command, its output into $WORK/logs/LOG, the tail shown on failure
+logged() {
+    local log="$WORK/logs/$1"; shift
+    echo "+ $*" | cut -c1-400
+    if [ "$DRY_RUN" = 1 ]; then return 0; fi
+    if ! "$@" > "$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "[$RECIPE] FAILED: $* (log: $log)" >&2
+        exit 1
+    fi
+}
+
+# preprocess LOG DEST ARGS...: fairseq-preprocess into a fresh DEST (a re-run rebuilds it)
+preprocess() {
+    local log="$1" dest="$2"; shift 2
+    [ "$DRY_RUN" = 1 ] || rm -rf "$dest"
+    logged "$log" fs fairseq-preprocess --destdir "$dest" "$@"
+}
+
+# train ROW ARGS...: fairseq-train with the plugin, checkpoints in $WORK/ckpt/ROW. A smoke run
+# starts afresh; a paper-scale run resumes from ROW's checkpoint_last.pt (fairseq's default).
+train() {
+    local row="$1"; shift
+    [ "$SMOKE" = 1 ] && [ "$DRY_RUN" = 0 ] && rm -rf "$WORK/ckpt/$row"
+    mkdir -p "$WORK/ckpt/$row"
+    logged "train.$row.log" fs fairseq-train --user-dir "$USER_DIR" --save-dir "$WORK/ckpt/$row" "$@"
+    [ "$DRY_RUN" = 1 ] || grep -m1 -o "embedding params: .*" "$WORK/logs/train.$row.log" | sed "s/^/[$row] /" || true
+}
+
+# eval_lm ROW DATA-BIN ARGS...: fairseq-eval-lm on checkpoint_best.pt, records the perplexity
+eval_lm() {
+    local row="$1" bin="$2"; shift 2
+    logged "eval.$row.log" fs fairseq-eval-lm "$bin" --user-dir "$USER_DIR" \
+        --path "$WORK/ckpt/$row/checkpoint_best.pt" "$@"
+    [ "$DRY_RUN" = 1 ] && return 0
+    local line ppl
+    line="$(grep -E "Loss \(base 2\).*Perplexity" "$WORK/logs/eval.$row.log" | tail -n1)"
+    ppl="$(echo "$line" | sed -E 's/.*Perplexity: ([0-9.a-z]+).*/\1/')"
+    echo "[$row] $line"
+    printf "%s\tppl\t%s\n" "$row" "$ppl" >> "$WORK/results.tsv"
+}
+
+# generate ROW DATA-BIN ARGS...: fairseq-generate --scoring sacrebleu, records BLEU.
+# --required-batch-size-multiple 1: with fairseq's default of 8, batch_by_size silently drops a
+# last batch of fewer than 8 sentences (fairseq issue #5036), i.e. up to 7 test sentences.
+generate() {
+    local row="$1" bin="$2"; shift 2
+    logged "generate.$row.log" fs fairseq-generate "$bin" --user-dir "$USER_DIR" \
+        --path "$WORK/ckpt/$row/checkpoint_best.pt" --scoring sacrebleu --required-batch-size-multiple 1 "$@"
+    [ "$DRY_RUN" = 1 ] && return 0
+    local line bleu
+    line="$(grep -E "^Generate .*BLEU" "$WORK/logs/generate.$row.log" | tail -n1)"
+    bleu="$(echo "$line" | sed -E 's/.*BLEU = ([0-9.]+).*/\1/')"
+    echo "[$row] $line"
+    printf "%s\tBLEU\t%s\n" "$row" "$bleu" >> "$WORK/results.tsv"
+}
+
+# record ROW METRIC VALUE: add a line to the results table
+record() { printf "%s\t%s\t%s\n" "$1" "$2" "$3" >> "$WORK/results.tsv"; }
+
+print_results() {
+    [ "$DRY_RUN" = 1 ] && return 0
+    echo
+    echo "[$RECIPE] results ($([ "$SMOKE" = 1 ] && echo "SMOKE: tiny data and models, not comparable with the paper" || echo paper-scale)):"
+    column -t -s $'\t' "$WORK/results.tsv" | sed 's/^/  /'
+    echo "[$RECIPE] done: $(wc -l < "$WORK/results.tsv") rows in $WORK/results.tsv"
+}

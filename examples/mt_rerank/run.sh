@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# MT n-best reranking with a normal and a slim LSTM LM (Li et al., AAAI 2018): see README.md.
+#   bash examples/mt_rerank/run.sh --smoke   # minutes on a CPU (Multi30k-trained MT, newstest2014 test)
+#   bash examples/mt_rerank/run.sh           # paper scale (GPUs; not run here)
+set -euo pipefail
+source "$(dirname "$0")/../common.sh"
+parse_args "$@"
+
+# ---- 1. the translation model and its data: examples/wmt14_en_de, row "base" ---------------------
+MT="$WORK/mt"
+MODE=(); [ "$SMOKE" = 1 ] && MODE=(--smoke)
+[ "$DRY_RUN" = 1 ] && MODE+=(--dry-run)
+logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MODE[@]}" --data "$DATA" --work "$MT" --rows base
+MT_BIN="$MT/data-bin"
+MT_CKPT="$MT/ckpt/base/checkpoint_best.pt"
+
+# ---- 2. target-side (German) LMs in the MT model's BPE and dictionary ----------------------------
+LM_BIN="$WORK/lm-bin"
+preprocess preprocess_lm.log "$LM_BIN" --only-source --srcdict "$MT_BIN/dict.de.txt" \
+    --trainpref "$MT/text/bpe/train.de" --validpref "$MT/text/bpe/valid.de" --testpref "$MT/text/bpe/test.de" --workers 2
+V=$(( $(wc -l < "$LM_BIN/dict.txt") + 4 ))
+if [ "$SMOKE" = 1 ]; then
+    H=32; K=4; NBEST=4
+    LM_TRAIN=(--tokens-per-sample 32 --max-tokens 1024 --optimizer adam --lr 0.003 --max-update 40
+              --max-valid-steps 5 --num-workers 0 --log-interval 20)
+    GEN=(--beam 4 --nbest 4 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
+    GRID=(--lm-weights 0:1:0.25 --len-weights=-0.5:0.5:0.25)
+else
+    H=1024; K=8; NBEST=10
+    LM_TRAIN=(--tokens-per-sample 64 --max-tokens 8192 --optimizer adam --lr 0.001 --clip-norm 1.0
+              --max-epoch 10 --log-interval 100)
+    GEN=(--beam 10 --nbest 10 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 64)
+    GRID=(--lm-weights 0:2:0.1 --len-weights=-0.5:0.5:0.05)
+fi
+M_OUT=$(( V * K / 8 / K * K ))   # slim input and output at 1/8 of a V x H table
+LM=(--task language_modeling --arch compact_lstm_lm --decoder-hidden-size "$H" --decoder-layers 2 --dropout 0.2
+    --sample-break-mode none --no-epoch-checkpoints --log-format simple --seed 1 "${LM_TRAIN[@]}")
+LM_EVAL=(--tokens-per-sample 64 --context-window 32 --max-tokens 4096 --gen-subset test)
+train lm-normal "$LM_BIN" "${LM[@]}" --input-embedding standard --output-layer softmax
+eval_lm lm-normal "$LM_BIN" "${LM_EVAL[@]}"
+train lm-slim "$LM_BIN" "${LM[@]}" --input-embedding slim --slim-subvectors "$K" --slim-pool "$M_OUT" \
+    --output-layer slim --output-slim-subvectors "$K" --output-slim-pool "$M_OUT"
+eval_lm lm-slim "$LM_BIN" "${LM_EVAL[@]}"
+
+# ---- 3. n-best lists of dev (valid) and test, in BPE pieces (no --post-process); every sentence
+#      (--required-batch-size-multiple 1, see generate() in ../common.sh) -----------------------------
+for split in valid test; do
+    logged "nbest.$split.log" fs fairseq-generate "$MT_BIN" --user-dir "$USER_DIR" --path "$MT_CKPT" \
+        --gen-subset "$split" --required-batch-size-multiple 1 "${GEN[@]}"
+    [ "$DRY_RUN" = 1 ] || cp "$WORK/logs/nbest.$split.log" "$WORK/$split.nbest"
+done
+
+# ---- 4. LM features, weights tuned on dev, BLEU on test --------------------------------------------
+for split in valid test; do
+    logged "score.$split.log" "$PYTHON" "$REPO/scripts/rerank.py" score --nbest "$WORK/$split.nbest" \
+        --lm "normal=$WORK/ckpt/lm-normal/checkpoint_best.pt" --lm "slim=$WORK/ckpt/lm-slim/checkpoint_best.pt" \
+        --lm-data "$LM_BIN" --out "$WORK/$split.feats.jsonl"
+done
+for lm in none normal slim; do
+    logged "tune.$lm.log" "$PYTHON" "$REPO/scripts/rerank.py" tune --lm-name "$lm" "${GRID[@]}" \
+        --dev "$WORK/valid.feats.jsonl" --dev-ref "$MT/text/raw/valid.de" \
+        --test "$WORK/test.feats.jsonl" --test-ref "$MT/text/raw/test.de" --post-process sentencepiece \
+        --hyp-out "$WORK/test.reranked.$lm.de" --out "$WORK/rerank.$lm.json"
+    [ "$DRY_RUN" = 1 ] && continue
+    grep "^\[rerank\]" "$WORK/logs/tune.$lm.log"
+    [ "$lm" = none ] && record "mt-1best" BLEU "$(sed -nE 's/.*test BLEU: 1-best ([0-9.]+).*/\1/p' "$WORK/logs/tune.$lm.log")"
+    record "rerank-$lm" BLEU "$(sed -nE 's/.*test BLEU: .*-> reranked ([0-9.]+).*/\1/p' "$WORK/logs/tune.$lm.log")"
+done
+print_results

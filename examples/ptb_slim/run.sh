@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Slim embeddings on PTB (Li et al., AAAI 2018): see README.md in this folder.
+#   bash examples/ptb_slim/run.sh --smoke     # minutes on a CPU
+#   bash examples/ptb_slim/run.sh             # paper scale (GPU; not run here)
+set -euo pipefail
+source "$(dirname "$0")/../common.sh"
+parse_args "$@"
+
+# ---- data: PTB, 10k vocabulary ------------------------------------------------------------
+if [ "$SMOKE" = 1 ]; then CUT="--max-lines train=2000,valid=200,test=200"; else CUT=""; fi
+logged prepare.log "$PYTHON" "$REPO/scripts/prepare_ptb.py" --data "$DATA/ptb" --out "$WORK/text" $CUT
+BIN="$WORK/data-bin"
+preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/train.txt" \
+    --validpref "$WORK/text/valid.txt" --testpref "$WORK/text/test.txt" --workers 2
+V=$(( $(wc -l < "$BIN/dict.txt") + 4 ))   # + <s> <pad> </s> <unk>
+echo "[ptb_slim] vocabulary V=$V"
+
+# ---- model sizes and training (Zaremba et al. 2014 recipe, as the paper) ---------------------
+if [ "$SMOKE" = 1 ]; then
+    SMALL=(--decoder-hidden-size 24); MEDIUM=(--decoder-hidden-size 32); K=4; SWEEP_DIM=32
+    SWEEP_K="1 2 4 8 16 32"
+    TRAIN=(--task language_modeling --tokens-per-sample 35 --sample-break-mode none --batch-size 20
+           --optimizer sgd --lr 1.0 --clip-norm 5 --max-update 40 --max-valid-steps 5
+           --no-epoch-checkpoints --log-format simple --log-interval 20 --num-workers 0 --seed 1)
+else
+    SMALL=(); MEDIUM=(); K=10; SWEEP_DIM=512
+    SWEEP_K="1 2 4 8 16 32 64 128 256 512"
+    TRAIN=(--task language_modeling --tokens-per-sample 35 --sample-break-mode none --batch-size 20
+           --optimizer sgd --lr 1.0 --clip-norm 5 --lr-scheduler fixed --force-anneal 6 --lr-shrink 0.8333
+           --max-epoch 39 --no-epoch-checkpoints --log-format simple --log-interval 100 --seed 1)
+fi
+EVAL=(--tokens-per-sample 70 --context-window 35 --max-tokens 4096 --gen-subset test)
+
+# M = V*K/den keeps the paper's pool fractions: at V=10,000 and K=10 den 5/10/16/20/100 give
+# M = 20K/10K/6.25K/5K/1K (the smoke run keeps the fractions on its smaller vocabulary). M is
+# rounded down to a multiple of K, which the disjoint pools of the slim output layer need.
+pool() { local m=$(( V * $1 / $2 / $1 * $1 )); [ "$m" -ge "$1" ] || m=$1; echo "$m"; }
+declare -A DEN=([M20K]=5 [M10K]=10 [M6.25K]=16 [M5K]=20 [M1K]=100)
+
+lm_row() {  # lm_row ROW ARCH FLAGS...
+    local row="$1"; shift
+    want "$row" || return 0
+    train "$row" "$BIN" --arch "$@" "${TRAIN[@]}"
+    eval_lm "$row" "$BIN" "${EVAL[@]}"
+}
+
+# ---- Table 1: slim input embedding (output: full softmax) -------------------------------------
+for size in 300 650; do
+    [ "$SMOKE" = 1 ] && [ -z "$ROWS" ] && [ "$size" = 300 ] && continue  # smoke: medium only by default
+    if [ "$size" = 300 ]; then ARCH=compact_lstm_lm_ptb_300; DIMS=("${SMALL[@]}"); else ARCH=compact_lstm_lm_ptb_650; DIMS=("${MEDIUM[@]}"); fi
+    lm_row "in$size-std" "$ARCH" "${DIMS[@]}" --input-embedding standard
+    for m in M20K M10K M6.25K M5K M1K; do
+        lm_row "in$size-$m" "$ARCH" "${DIMS[@]}" --input-embedding slim --slim-subvectors $K --slim-pool "$(pool $K ${DEN[$m]})"
+    done
+done
+
+# ---- Table 2: slim input + output vs equal-size baselines SM (smaller hidden) and PM (low rank) --
+for den in 10 100; do
+    M=$(pool $K $den)
+    SLIM_IO=(--input-embedding slim --slim-subvectors $K --slim-pool "$M" --output-layer slim
+             --output-slim-subvectors $K --output-slim-pool "$M")
+    lm_row "io650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" "${SLIM_IO[@]}"
+    if want "sm650-1of$den" || want "pm650-1of$den"; then
+        TARGET="compact_lstm_lm_ptb_650 ${MEDIUM[*]} ${SLIM_IO[*]}"
+        H=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 4:650 \
+            --baseline "compact_lstm_lm_ptb_650 ${MEDIUM[*]} --input-embedding standard --decoder-hidden-size {}")
+        E=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 1:650 \
+            --baseline "compact_lstm_lm_ptb_650 ${MEDIUM[*]} --input-embedding standard --decoder-embed-dim {} --tie-input-output")
+        echo "[ptb_slim] 1/$den: SM hidden size $H, PM rank $E"
+        lm_row "sm650-1of$den" compact_lstm_lm_ptb_650 --input-embedding standard --decoder-hidden-size "$H"
+        # PM: V x e input table and hidden -> e -> V output (tied V x e), the LSTM keeps its size
+        lm_row "pm650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" --input-embedding standard \
+            --decoder-embed-dim "$E" --tie-input-output
+    fi
+done
+
+# ---- Table 3: number of sub-vectors K at a fixed 1/8 input compression (M = V*K/8) -------------
+for k in $SWEEP_K; do
+    lm_row "k$k" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" --decoder-embed-dim "$SWEEP_DIM" \
+        --input-embedding slim --slim-subvectors "$k" --slim-pool "$(pool "$k" 8)"
+done
+
+print_results

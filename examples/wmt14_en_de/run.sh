@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# WMT14 English->German: transformer base with and without DeFINE (Mehta et al., ICLR 2020),
+# joint SentencePiece BPE, BLEU with sacrebleu on newstest2014: see README.md in this folder.
+#   bash examples/wmt14_en_de/run.sh --smoke   # minutes on a CPU (Multi30k train, newstest2014 test)
+#   bash examples/wmt14_en_de/run.sh           # paper scale (8 GPUs, WMT14 download; not run here)
+set -euo pipefail
+source "$(dirname "$0")/../common.sh"
+parse_args "$@"
+
+if [ "$SMOKE" = 1 ]; then
+    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" --data "$DATA" \
+        --stand-in-multi30k --bpe-vocab 1000 --max-lines train=3000,valid=100,test=100
+else
+    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" \
+        --data "$DATA/wmt14-archives" --download --bpe-vocab 37000
+fi
+BIN="$WORK/data-bin"
+preprocess preprocess.log "$BIN" --source-lang en --target-lang de --joined-dictionary \
+    --trainpref "$WORK/text/bpe/train" --validpref "$WORK/text/bpe/valid" --testpref "$WORK/text/bpe/test" --workers 2
+
+if [ "$SMOKE" = 1 ]; then
+    DIMS=(--encoder-layers 1 --decoder-layers 1 --encoder-embed-dim 32 --decoder-embed-dim 32
+          --encoder-ffn-embed-dim 64 --decoder-ffn-embed-dim 64 --encoder-attention-heads 2 --decoder-attention-heads 2)
+    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 2 --define-max-groups 2)
+    BUDGET=(--max-tokens 1024 --max-update 40 --warmup-updates 10 --lr 0.002 --max-valid-steps 5 --num-workers 0 --log-interval 20)
+    GEN=(--beam 2 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
+else
+    DIMS=()
+    DEFINE=(--input-embedding define --define-map-dim 128 --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
+    # Vaswani et al. (2017) base: ~25k source + 25k target tokens per update (8 GPUs x 4096 tokens),
+    # 100k updates, Adam (0.9, 0.98), inverse-sqrt schedule with 4k warm-up, label smoothing 0.1
+    BUDGET=(--max-tokens 4096 --max-update 100000 --warmup-updates 4000 --lr 0.0007 --log-interval 100
+            --save-interval-updates 5000 --keep-interval-updates 5)
+    GEN=(--beam 4 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 128)
+fi
+TRAIN=(--task translation --source-lang en --target-lang de --arch compact_transformer_wmt_en_de "${DIMS[@]}"
+       --share-all-embeddings --optimizer adam --adam-betas "(0.9, 0.98)" --adam-eps 1e-9 --clip-norm 0.0
+       --lr-scheduler inverse_sqrt --warmup-init-lr 1e-07 --dropout 0.1 --weight-decay 0.0
+       --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --no-epoch-checkpoints
+       --log-format simple --seed 1 "${BUDGET[@]}")
+# newstest2014, BPE removed and scored detokenised by sacrebleu (13a tokenisation, as sacrebleu -t wmt14/full)
+SCORE=(--gen-subset test --post-process sentencepiece "${GEN[@]}")
+
+if want base; then
+    train base "$BIN" "${TRAIN[@]}" --tie-input-output        # shared embeddings, tied softmax
+    generate base "$BIN" "${SCORE[@]}"
+fi
+if want base-define; then
+    train base-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}"     # DeFINE input shared by encoder and decoder
+    generate base-define "$BIN" "${SCORE[@]}"
+fi
+print_results
