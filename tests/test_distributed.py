@@ -94,14 +94,19 @@ def fairseq_train(data, save_dir, flags, world_size=1, timeout=240):
         cmds = [base + ["--distributed-world-size", str(world_size), "--distributed-rank", str(r),
                         "--distributed-no-spawn", "--distributed-init-method", init,
                         "--distributed-backend", "gloo"] for r in range(world_size)]
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-             for c in cmds]
+    # logs go to files, not pipes: a rank blocked on a full pipe would stall the all-reduce
+    paths = [save_dir.parent / f"{save_dir.name}.rank{r}.log" for r in range(len(cmds))]
+    files = [open(path, "w") for path in paths]
+    procs = [subprocess.Popen(c, stdout=f, stderr=subprocess.STDOUT, env=env) for c, f in zip(cmds, files)]
     try:
-        logs = [p.communicate(timeout=timeout)[0] for p in procs]
-    finally:
         for p in procs:
+            p.wait(timeout=timeout)
+    finally:
+        for p, f in zip(procs, files):
             if p.poll() is None:
                 p.kill()
+            f.close()
+    logs = [path.read_text() for path in paths]
     for r, (p, log) in enumerate(zip(procs, logs)):
         assert p.returncode == 0, f"rank {r} exited {p.returncode}:\n{log[-5000:]}"
     return logs[0]
