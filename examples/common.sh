@@ -75,10 +75,10 @@ fs() {
 # logged LOG CMD...: run a command, its output into $WORK/logs/LOG, the tail shown on failure
 logged() {
     local log="$WORK/logs/$1"; shift
-    echo "+ $*" | cut -c1-400
+    if [ "$1" = fs ]; then echo "+ ${*:2}"; else echo "+ $*"; fi | cut -c1-400
     if [ "$DRY_RUN" = 1 ]; then return 0; fi
     if ! "$@" > "$log" 2>&1; then
-        tail -n 40 "$log" >&2
+        tail -n 40 "$log" | cut -c1-400 >&2
         echo "[$RECIPE] FAILED: $* (log: $log)" >&2
         exit 1
     fi
@@ -127,6 +127,14 @@ generate() {
     bleu="$(echo "$line" | sed -E 's/.*BLEU = ([0-9.]+).*/\1/')"
     echo "[$row] $line"
     printf "%s\tBLEU\t%s\n" "$row" "$bleu" >> "$WORK/results.tsv"
+}
+
+# vocab_size DATA-BIN [DICT]: entries of fairseq's dictionary (dict.txt lines + 4 specials);
+# 10002 (PTB) in --dry-run mode, where nothing was binarised
+vocab_size() {
+    local dict="$1/${2:-dict.txt}"
+    if [ "$DRY_RUN" = 1 ] && [ ! -f "$dict" ]; then echo 10002; return; fi
+    echo $(( $(wc -l < "$dict") + 4 ))
 }
 
 # record ROW METRIC VALUE: add a line to the results table

@@ -232,12 +232,17 @@ def _text(tokens: str, post_process: Optional[str]) -> str:
     return fairseq_post_process(tokens, post_process)
 
 
-def _refs(path: Optional[str], n: int) -> List[str]:
+def _refs(path: Optional[str], lists: List[List[Hypothesis]]) -> List[str]:
+    """The references of ``lists`` (source ids 0..n-1, in order)."""
     if not path:
         sys.exit("a reference file is needed (--dev-ref / --test-ref)")
     refs = Path(path).read_text(encoding="utf-8").splitlines()
-    if len(refs) != n:
-        sys.exit(f"{path}: {len(refs)} references for {n} n-best lists")
+    ids = [hs[0].sid for hs in lists]
+    if ids != list(range(len(refs))):
+        missing = sorted(set(range(len(refs))) - set(ids))[:10]
+        sys.exit(f"{path}: {len(refs)} references but n-best lists for {len(ids)} source ids (missing e.g. "
+                 f"{missing}); fairseq-generate skips up to 7 sentences unless run with "
+                 f"--required-batch-size-multiple 1")
     return refs
 
 
@@ -245,7 +250,7 @@ def cmd_tune(args) -> None:
     name = None if args.lm_name in (None, "none") else args.lm_name
     dev = read_feats(args.dev)
     dev_bleu = BleuCache([[_text(h.tokens, args.post_process) for h in hs] for hs in dev],
-                         _refs(args.dev_ref, len(dev)))
+                         _refs(args.dev_ref, dev))
     lm_weights = frange(args.lm_weights) if name else [0.0]
     (w_lm, w_len), best, table = grid_search(dev, dev_bleu, name, lm_weights, frange(args.len_weights))
     base = dev_bleu.score([0] * len(dev))
@@ -256,7 +261,7 @@ def cmd_tune(args) -> None:
     print(f"[rerank] dev BLEU: 1-best {base:.2f} -> reranked {best:.2f}")
     if args.test:
         test = read_feats(args.test)
-        refs = _refs(args.test_ref, len(test))
+        refs = _refs(args.test_ref, test)
         texts = [[_text(h.tokens, args.post_process) for h in hs] for hs in test]
         pick = choose(test, name, w_lm, w_len)
         reranked = [texts[i][c] for i, c in enumerate(pick)]

@@ -33,6 +33,9 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     if args.cmd == "train":
+        from pathlib import Path
+
+        Path(args.model_prefix).parent.mkdir(parents=True, exist_ok=True)
         spm.SentencePieceTrainer.train(
             input=args.input, model_prefix=args.model_prefix, vocab_size=args.vocab_size,
             model_type="bpe", character_coverage=args.character_coverage,

@@ -166,3 +166,19 @@ def test_score_and_tune_on_real_nbest_lists(multi30k_bin, tmp_path):
     assert result["test"]["bleu_reranked"] == pytest.approx(result["dev"]["bleu_reranked"], abs=1e-6)
     assert "test BLEU: 1-best" in res.stdout
     assert len((tmp_path / "reranked.txt").read_text(encoding="utf-8").splitlines()) == 40
+
+
+def test_tune_refuses_lists_with_missing_sentences(tmp_path):
+    """fairseq-generate without --required-batch-size-multiple 1 drops up to 7 sentences; tune
+    must say so instead of scoring hypotheses against the wrong references."""
+    feats = tmp_path / "f.jsonl"
+    rows = [_hyp(sid, 0, "a b", -1.0, -2.0) for sid in (0, 1, 3)]
+    feats.write_text("".join(json.dumps(rerank.asdict(h)) + "\n" for h in rows), encoding="utf-8")
+    refs = tmp_path / "refs.txt"
+    refs.write_text("a b\na b\na b\na b\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"missing e.g. \[2\].*--required-batch-size-multiple 1"):
+        rerank.main(["tune", "--lm-name", "x", "--dev", str(feats), "--dev-ref", str(refs)])
+    rows.insert(2, _hyp(2, 0, "a b", -1.0, -2.0))
+    feats.write_text("".join(json.dumps(rerank.asdict(h)) + "\n" for h in rows), encoding="utf-8")
+    rerank.main(["tune", "--lm-name", "x", "--dev", str(feats), "--dev-ref", str(refs), "--lm-weights", "0,1",
+                 "--len-weights", "0"])

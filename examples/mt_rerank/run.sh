@@ -18,7 +18,7 @@ MT_CKPT="$MT/ckpt/base/checkpoint_best.pt"
 LM_BIN="$WORK/lm-bin"
 preprocess preprocess_lm.log "$LM_BIN" --only-source --srcdict "$MT_BIN/dict.de.txt" \
     --trainpref "$MT/text/bpe/train.de" --validpref "$MT/text/bpe/valid.de" --testpref "$MT/text/bpe/test.de" --workers 2
-V=$(( $(wc -l < "$LM_BIN/dict.txt") + 4 ))
+V=$(vocab_size "$LM_BIN")   # dict.txt + <s> <pad> </s> <unk>
 if [ "$SMOKE" = 1 ]; then
     H=32; K=4; NBEST=4
     LM_TRAIN=(--tokens-per-sample 32 --max-tokens 1024 --optimizer adam --lr 0.003 --max-update 40

@@ -21,7 +21,7 @@ fi
 BIN="$WORK/data-bin"
 preprocess preprocess.log "$BIN" --only-source --thresholdsrc "$THRESHOLD" --trainpref "$WORK/text/train.txt" \
     --validpref "$WORK/text/valid.txt" --testpref "$WORK/text/test.txt" --workers 2
-V=$(( $(wc -l < "$BIN/dict.txt") + 4 ))
+V=$(vocab_size "$BIN")   # dict.txt + <s> <pad> </s> <unk>
 echo "[one_billion_word] vocabulary V=$V"
 
 if [ "$SMOKE" = 1 ]; then

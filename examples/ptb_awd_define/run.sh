@@ -16,8 +16,9 @@ preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/train.txt
 # Merity et al. (2018) PTB: SGD lr 30, clip 0.25, BPTT 70, batch 20, weight decay 1.2e-6
 # (NT-ASGD and variable BPTT are not reproduced, see README)
 if [ "$SMOKE" = 1 ]; then
-    DIMS=(--decoder-embed-dim 16 --decoder-hidden-size 24)
-    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 2 --define-max-groups 2)
+    DIMS=(--decoder-embed-dim 16 --decoder-hidden-size 24 --decoder-output-dim 16)
+    # 3 levels, 4 groups: with 2 levels of 2 groups the mixer would be a no-op
+    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-update 40 --max-valid-steps 5 --log-interval 20 --num-workers 0)
 else
     DIMS=()

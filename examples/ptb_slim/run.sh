@@ -12,7 +12,7 @@ logged prepare.log "$PYTHON" "$REPO/scripts/prepare_ptb.py" --data "$DATA/ptb" -
 BIN="$WORK/data-bin"
 preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/train.txt" \
     --validpref "$WORK/text/valid.txt" --testpref "$WORK/text/test.txt" --workers 2
-V=$(( $(wc -l < "$BIN/dict.txt") + 4 ))   # + <s> <pad> </s> <unk>
+V=$(vocab_size "$BIN")   # dict.txt + <s> <pad> </s> <unk>
 echo "[ptb_slim] vocabulary V=$V"
 
 # ---- model sizes and training (Zaremba et al. 2014 recipe, as the paper) ---------------------
@@ -60,7 +60,12 @@ for den in 10 100; do
     SLIM_IO=(--input-embedding slim --slim-subvectors $K --slim-pool "$M" --output-layer slim
              --output-slim-subvectors $K --output-slim-pool "$M")
     lm_row "io650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" "${SLIM_IO[@]}"
-    if want "sm650-1of$den" || want "pm650-1of$den"; then
+    if [ "$DRY_RUN" = 1 ]; then
+        H="H"; E="E"   # sized by scripts/equal_size.py in a real run
+        lm_row "sm650-1of$den" compact_lstm_lm_ptb_650 --input-embedding standard --decoder-hidden-size "$H"
+        lm_row "pm650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" --input-embedding standard \
+            --decoder-embed-dim "$E" --tie-input-output
+    elif want "sm650-1of$den" || want "pm650-1of$den"; then
         TARGET="compact_lstm_lm_ptb_650 ${MEDIUM[*]} ${SLIM_IO[*]}"
         H=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 4:650 \
             --baseline "compact_lstm_lm_ptb_650 ${MEDIUM[*]} --input-embedding standard --decoder-hidden-size {}")

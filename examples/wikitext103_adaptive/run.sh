@@ -25,7 +25,8 @@ if want bpe || want bpe-t; then
     logged spm_train.log "$PYTHON" "$REPO/scripts/spm_bpe.py" train --input "$T/wiki.train.tokens" \
         --model-prefix "$WORK/spm/bpe" --vocab-size "$BPE_VOCAB"
     for s in train valid test; do
-        "$PYTHON" "$REPO/scripts/spm_bpe.py" encode --model "$WORK/spm/bpe.model" \
+        echo "+ $PYTHON $REPO/scripts/spm_bpe.py encode --model $WORK/spm/bpe.model < $T/wiki.$s.tokens > $T/wiki.$s.bpe"
+        [ "$DRY_RUN" = 1 ] || "$PYTHON" "$REPO/scripts/spm_bpe.py" encode --model "$WORK/spm/bpe.model" \
             < "$T/wiki.$s.tokens" > "$T/wiki.$s.bpe"
     done
     BPE_BIN="$WORK/data-bin/bpe"

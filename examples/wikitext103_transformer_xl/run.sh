@@ -27,7 +27,7 @@ if [ "$SMOKE" = 1 ]; then
           --output-layer adaptive --output-bias --adaptive-cutoffs 1000,4000 --adaptive-factor 1)
     XL=(--arch compact_transformer_xl "${BASE[@]}" --input-embedding adaptive --tie-input-output)
     DEFINE=(--arch compact_transformer_xl "${BASE[@]}" --input-embedding define --define-map-dim 8
-            --define-expand-dim 32 --define-levels 2 --define-max-groups 2)
+            --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     TRAIN=("${TASK[@]}" --tokens-per-sample 16 --batch-size 8 --optimizer adam --lr 0.0025
            --lr-scheduler cosine --warmup-updates 0 --max-update 30 --clip-norm 0.25
            --criterion compact_adaptive_loss --max-valid-steps 20 --no-epoch-checkpoints

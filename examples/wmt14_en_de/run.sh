@@ -21,7 +21,7 @@ preprocess preprocess.log "$BIN" --source-lang en --target-lang de --joined-dict
 if [ "$SMOKE" = 1 ]; then
     DIMS=(--encoder-layers 1 --decoder-layers 1 --encoder-embed-dim 32 --decoder-embed-dim 32
           --encoder-ffn-embed-dim 64 --decoder-ffn-embed-dim 64 --encoder-attention-heads 2 --decoder-attention-heads 2)
-    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 2 --define-max-groups 2)
+    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-tokens 1024 --max-update 40 --warmup-updates 10 --lr 0.002 --max-valid-steps 5 --num-workers 0 --log-interval 20)
     GEN=(--beam 2 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
 else
