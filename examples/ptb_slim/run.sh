@@ -26,7 +26,7 @@ else
     SMALL=(); MEDIUM=(); K=10; SWEEP_DIM=512
     SWEEP_K="1 2 4 8 16 32 64 128 256 512"
     TRAIN=(--task language_modeling --tokens-per-sample 35 --sample-break-mode none --batch-size 20
-           --optimizer sgd --lr 1.0 --clip-norm 5 --lr-scheduler fixed --force-anneal 6 --lr-shrink 0.8333
+           --optimizer sgd --lr 1.0 --clip-norm 5 --lr-scheduler fixed --force-anneal 7 --lr-shrink 0.8333
            --max-epoch 39 --no-epoch-checkpoints --log-format simple --log-interval 100 --seed 1)
 fi
 EVAL=(--tokens-per-sample 70 --context-window 35 --max-tokens 4096 --gen-subset test)
