@@ -111,15 +111,17 @@ class AWDLSTMLanguageModel(FairseqLanguageModel):
 def awd_lstm_lm_ptb(cfg):
     """Merity et al. (2018) PTB: 400 embed, 1150 hidden, 3 layers, tied (24M parameters), the
     dropouts of their PTB command (dropouti 0.4, dropouth 0.25), output bias, last layer of the
-    embedding size (400) whatever the output layer. Input and output
+    embedding size (--decoder-embed-dim, 400) whatever the output layer. Input and output
     are tied when both are the standard table (AWD-LSTM's setting); with a compact input or
     output the tie is left to --tie-input-output."""
     standard_ends = getattr(cfg, "input_embedding", None) in (None, "standard") and \
         getattr(cfg, "output_layer", None) in (None, "softmax")
-    for name, value in dict(decoder_embed_dim=400, decoder_hidden_size=1150, decoder_output_dim=400, decoder_layers=3,
+    for name, value in dict(decoder_embed_dim=400, decoder_hidden_size=1150, decoder_layers=3,
                             dropout=0.4, dropouth=0.25, dropouti=0.4, dropoute=0.1, wdrop=0.5,
                             ar_alpha=2.0, tar_beta=1.0, output_bias=True).items():
         if getattr(cfg, name, None) is None:
             setattr(cfg, name, value)
+    if getattr(cfg, "decoder_output_dim", None) is None:
+        cfg.decoder_output_dim = cfg.decoder_embed_dim
     if standard_ends and getattr(cfg, "tie_input_output", None) is None:
         cfg.tie_input_output = True
