@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .compact_input import check_saved_tensors, count_unique_parameters
+from .errors import CompactConfigError
 
 
 class CompactOutputLayer(nn.Module):
@@ -54,6 +55,18 @@ class CompactOutputLayer(nn.Module):
         if self.bias is None:
             return scores
         return scores + (self.bias if word_ids is None else self.bias[word_ids])
+
+    def check_tie_shape(self, emb) -> None:
+        """Raise a CompactConfigError unless the input embedding ``emb`` has this layer's
+        vocabulary and dimension (shared by every layer that supports ``--tie-input-output``)."""
+        if emb.embedding_dim != self.input_dim:
+            raise CompactConfigError(
+                "--tie-input-output", f"input embedding dim {emb.embedding_dim} != output layer input dim {self.input_dim}",
+                "make the decoder output dim equal the embedding dim or drop --tie-input-output")
+        if emb.num_embeddings != self.vocab_size:
+            raise CompactConfigError(
+                "--tie-input-output", f"input vocabulary {emb.num_embeddings} != output vocabulary {self.vocab_size}",
+                "use one dictionary for both sides or drop --tie-input-output")
 
     def num_parameters(self) -> int:
         """Trainable scalars, shared tensors counted once (tied ones included)."""

@@ -99,12 +99,7 @@ class HashNetOutput(HashKeyMixin, CompactOutputLayer):
         if emb.weight.numel() != buckets:
             fail(f"input B={emb.weight.numel()} but output B={buckets}",
                  "drop --output-hashnet-buckets (or make it equal --hashnet-buckets)")
-        if emb.embedding_dim != self.input_dim:
-            fail(f"input embedding dim {emb.embedding_dim} != output layer input dim {self.input_dim}",
-                 "make the decoder output dim equal the embedding dim or drop --tie-input-output")
-        if emb.num_embeddings != self.vocab_size:
-            fail(f"input vocabulary {emb.num_embeddings} != output vocabulary {self.vocab_size}",
-                 "use one dictionary for both sides or drop --tie-input-output")
+        self.check_tie_shape(emb)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         x = hidden.reshape(-1, self.input_dim)

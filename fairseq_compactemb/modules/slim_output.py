@@ -100,12 +100,7 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         if (emb.subvectors, emb.pool_size) != (subvectors, pool_size):
             fail(f"input K={emb.subvectors}, M={emb.pool_size} but output K={subvectors}, M={pool_size}",
                  "drop --output-slim-subvectors / --output-slim-pool (or make them equal the input's)")
-        if emb.embedding_dim != self.input_dim:
-            fail(f"input embedding dim {emb.embedding_dim} != output layer input dim {self.input_dim}",
-                 "make the decoder output dim equal the embedding dim or drop --tie-input-output")
-        if emb.num_embeddings != self.vocab_size:
-            fail(f"input vocabulary {emb.num_embeddings} != output vocabulary {self.vocab_size}",
-                 "use one dictionary for both sides or drop --tie-input-output")
+        self.check_tie_shape(emb)
 
     # -- the two steps of the paper's algorithm ---------------------------------------------
     def partial_table(self, hidden: torch.Tensor) -> torch.Tensor:

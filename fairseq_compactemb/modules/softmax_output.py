@@ -16,13 +16,21 @@ class SoftmaxOutput(CompactOutputLayer):
 
     Args:
         vocab_size: V.  input_dim: H.  bias: learn a per-word bias.
-        tied_weight: a ``[V, H]`` parameter to share (the ``standard`` input table).
+        tied_input: a ``standard`` input embedding whose ``[V, H]`` table is shared.
     """
 
-    def __init__(self, vocab_size: int, input_dim: int, bias: bool = False, tied_weight=None):
+    def __init__(self, vocab_size: int, input_dim: int, bias: bool = False, tied_input=None):
         super().__init__(vocab_size, input_dim, bias)
-        if tied_weight is not None:
-            self.weight = tied_weight
+        if tied_input is not None:
+            if not isinstance(tied_input, StandardEmbedding):
+                raise CompactConfigError(
+                    "--tie-input-output",
+                    f"--output-layer softmax can only be tied to --input-embedding standard, "
+                    f"not {getattr(tied_input, 'registry_name', type(tied_input).__name__)}",
+                    "use matching types (adaptive/adaptive, slim/slim, hashnet/hashnet) or drop the flag",
+                )
+            self.check_tie_shape(tied_input)
+            self.weight = tied_input.weight
         else:
             self.weight = nn.Parameter(torch.empty(vocab_size, input_dim))
             nn.init.normal_(self.weight, mean=0.0, std=input_dim ** -0.5)
@@ -38,20 +46,4 @@ class SoftmaxOutput(CompactOutputLayer):
 
     @classmethod
     def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
-        tied_weight = None
-        if tied_input is not None:
-            if not isinstance(tied_input, StandardEmbedding):
-                raise CompactConfigError(
-                    "--tie-input-output",
-                    f"--output-layer softmax can only be tied to --input-embedding standard, "
-                    f"not {tied_input.registry_name}",
-                    "use matching types (adaptive/adaptive, slim/slim, hashnet/hashnet) or drop the flag",
-                )
-            if tied_input.embedding_dim != input_dim:
-                raise CompactConfigError(
-                    "--tie-input-output",
-                    f"input embedding dim {tied_input.embedding_dim} != output layer input dim {input_dim}",
-                    "make the decoder output dim equal the embedding dim or drop the flag",
-                )
-            tied_weight = tied_input.weight
-        return cls(vocab_size, input_dim, bias=get_option(cfg, "output_bias"), tied_weight=tied_weight)
+        return cls(vocab_size, input_dim, bias=get_option(cfg, "output_bias"), tied_input=tied_input)
