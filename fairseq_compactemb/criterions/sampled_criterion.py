@@ -2,7 +2,7 @@
 
 Training (``model.training``): ``S = --noise-samples`` word ids are drawn once per batch from the
 ``--noise-distribution`` and shared by every target position; the output layer scores only the
-targets (``score_targets``, ``[N]``) and those ids (``score``, ``[N, S]``), and the subclass turns
+targets (``[N]``) and those ids (``[N, S]``) in one ``score_sample`` call, and the subclass turns
 the scores into a per-token loss (:mod:`fairseq_compactemb.modules.sampled_losses`). The logged
 training ``loss`` is that sampled objective (no ``ppl`` is derived from it: the NCE loss is not a
 cross-entropy, the importance-sampled one only estimates it).
@@ -181,8 +181,8 @@ class SampledCriterion(FairseqCriterion):
         noise_ids = noise_ids.to(hidden.device, non_blocking=True)
         noise_log_q = noise_log_q.to(hidden.device, torch.float32, non_blocking=True)
         target_log_q = self.sampler.log_expected_count(target, noise.num_tries).float()
-        loss = self.sampled_loss(layer.score_targets(hidden, target), layer.score(hidden, noise_ids),
-                                 target, noise_ids, target_log_q, noise_log_q)
+        target_logits, noise_logits = layer.score_sample(hidden, target, noise_ids)
+        loss = self.sampled_loss(target_logits, noise_logits, target, noise_ids, target_log_q, noise_log_q)
         return loss.masked_fill(pad, 0.0)
 
     # -- fairseq API -------------------------------------------------------------------------

@@ -20,7 +20,8 @@ class CompactOutputLayer(nn.Module):
       (target + noise words of NCE / importance sampling), without scoring all V words.
     * :meth:`score_targets` ``[N, H], [N] -> [N]``: the logit of each row's own word.
 
-    Layers whose scores are not one logit per word (the adaptive softmax) set
+    The sampled criterions call both through :meth:`score_sample`, which a layer may override
+    to share work between them. Layers whose scores are not one logit per word (the adaptive softmax) set
     ``supports_sampling = False`` and provide their own loss instead.
     """
 
@@ -46,6 +47,13 @@ class CompactOutputLayer(nn.Module):
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+    def score_sample(self, hidden: torch.Tensor, targets: torch.Tensor, word_ids: torch.Tensor):
+        """``[N, H], [N], [S] -> ([N], [N, S])``: :meth:`score_targets` and :meth:`score` in one
+        call (the two scores of NCE / importance sampling). Override when both can share work,
+        e.g. one gather of the ``N + S`` rows of a weight matrix (one gradient of the matrix in
+        backward instead of two that autograd then adds)."""
+        return self.score_targets(hidden, targets), self.score(hidden, word_ids)
+
     def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
         """``[*, H] -> [*, V]`` float32 log-softmax over the full vocabulary."""
         return F.log_softmax(self.logits(hidden).float(), dim=-1)

@@ -44,6 +44,15 @@ class SoftmaxOutput(CompactOutputLayer):
     def score_targets(self, hidden, targets):
         return self.add_bias((hidden * self.weight[targets]).sum(-1), targets)
 
+    def score_sample(self, hidden, targets, word_ids):
+        # One gather of the N + S rows: backward scatters into a single dense [V, H] gradient.
+        # Two gathers (score_targets + score) would build two and add them, two extra passes
+        # over V x H (measured 140 ms of a 2048-token NCE step at V=267,735, H=512).
+        n = targets.numel()
+        rows = F.embedding(torch.cat([targets, word_ids]), self.weight)  # [N + S, H]
+        target_logits = (hidden * rows[:n]).sum(-1)
+        return self.add_bias(target_logits, targets), self.add_bias(hidden @ rows[n:].t(), word_ids)
+
     @classmethod
     def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
         return cls(vocab_size, input_dim, bias=get_option(cfg, "output_bias"), tied_input=tied_input)
