@@ -1,0 +1,68 @@
+"""``scripts/benchmark.py`` runs end to end at toy sizes (``--tiny``), so the script cannot rot.
+
+Speed is never asserted here (the numbers live in the README, measured by the full run); only
+that every part builds its models through the real fairseq code paths, that the contenders
+compute the same thing where they must, and that the one JSON line carries the headline ratios.
+"""
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "benchmark.py")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
+    threads = torch.get_num_threads()
+    try:
+        summary = bench.main(["--tiny", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last)["mode"] == "tiny"
+    for key in ("slim_vs_dense", "is_vs_full", "nce_vs_full", "adaptive_vs_full", "ours_vs_fairseq_adaptive"):
+        assert isinstance(summary[key], float) and summary[key] > 0, key
+    details = summary["details"]
+    # part 1: the dense baseline is slim's own materialised matrix, so the two agree
+    out = details["output"]
+    assert out["slim_max_abs_err"] < 1e-4
+    assert set(out["fp32_s"]) == {"dense", "slim", "hashnet", "adaptive"}
+    if out["bf16"] is not None:
+        assert all(0 < e < 0.5 for e in out["bf16"]["max_abs_err_vs_fp32"].values())
+    # part 2: sampled criterions train the same model as the full softmax; compact outputs are smaller
+    params = list(details["train"]["params"].values())
+    assert params[0] == params[1] == params[2] > params[3] and params[2] > params[4]
+    assert details["train"]["tokens_per_step"] == 4 * 8
+    # part 3 refuses to compare models of different sizes; it ran, so they are equal
+    assert details["fairseq"]["params"] > 0
+    # part 4: measured in subprocesses, compressed < uncompressed
+    mem = details["memory"]
+    assert mem["param_bytes"]["slim"] < mem["param_bytes"]["uncompressed"]
+    measured = [r for r in mem["runs"] if "skipped" not in r]
+    assert {r["kind"] for r in measured} == {"slim", "uncompressed"}
+    for r in measured:
+        assert r["peak_rss"] >= r["baseline_rss"] > 0
+        assert r["param_bytes"] == 4 * r["params"]
+
+
+def test_memory_guard_skips_a_model_over_the_cap(bench, monkeypatch):
+    sizes = bench.sizes_for("tiny")
+    sizes.mem_cap_gb = 1e-6  # nothing fits: both configurations are reported, neither is run
+    monkeypatch.setattr(bench, "measure_in_subprocess", lambda spec: pytest.fail("must not run"))
+    mem = bench.part_memory(sizes)
+    assert all("skipped" in r for r in mem["runs"]) and mem["param_bytes_ratio"] > 1
+
+
+def test_unknown_part_is_refused(bench):
+    with pytest.raises(SystemExit):
+        bench.main(["--tiny", "--parts", "output,speed"])
