@@ -51,8 +51,8 @@ def run(name, args, log: Path, show=re.compile(r"train_inner|valid on|params:|Pe
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
             f.write(line)
-            if show.search(line):
-                print("   " + line.rstrip()[-160:], flush=True)
+            if show.search(line):  # drop fairseq's "date time | INFO |" prefix, keep the message
+                print("   " + line.rstrip().split(" | INFO | ")[-1][:200], flush=True)
         if proc.wait() != 0:
             sys.exit(f"{name} failed (exit {proc.returncode}); full log: {log}")
     return log.read_text()
@@ -174,7 +174,8 @@ def main(argv=None):
 
     stage("5/5 results")
     header = (f"Corpus: {corpus_name}. Model: 2-layer LSTM LM, hidden {args.hidden}, "
-              + ("8 updates each (--tiny)" if args.tiny else f"{args.minutes_per_model:g} CPU minutes of training each")
+              + ("8 updates each (--tiny)" if args.tiny else
+                 f"{args.minutes_per_model:g} minutes of training time each (fairseq --stop-time-hours)")
               + f"; test perplexity from fairseq-eval-lm on {sum(len(l.split()) + 1 for l in open(text['test'])):,} test tokens.")
     rows = ["| model | embedding params | total params | test ppl | train tokens/s | updates | checkpoint MB |",
             "|---|---:|---:|---:|---:|---:|---:|"]
