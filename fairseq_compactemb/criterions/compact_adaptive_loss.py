@@ -17,6 +17,7 @@ from fairseq.logging import metrics
 from omegaconf import II
 
 from ..modules.errors import CompactConfigError
+from .token_logging import token_logging_output
 
 
 @dataclass
@@ -83,14 +84,7 @@ class CompactAdaptiveLoss(FairseqCriterion):
         target = model.get_targets(sample, net_output).reshape(-1)
         loss = layer.loss(hidden.reshape(-1, hidden.size(-1)), target, ignore_index=self.padding_idx,
                           reduction="sum" if reduce else "none")
-        ntokens = sample["ntokens"]
-        sample_size = sample["target"].size(0) if self.sentence_avg else ntokens
-        logging_output = {
-            "loss": loss.data,
-            "ntokens": ntokens,
-            "nsentences": sample["target"].size(0),
-            "sample_size": sample_size,
-        }
+        sample_size, logging_output = token_logging_output(loss.data, sample, self.sentence_avg)
         return loss, sample_size, logging_output
 
     @staticmethod

@@ -43,6 +43,7 @@ from fairseq.logging import metrics
 from omegaconf import II
 
 from ..modules.errors import CompactConfigError
+from .token_logging import token_logging_output
 from ..modules.factory import OUTPUT_LAYERS
 from ..modules.noise_sampler import DISTRIBUTIONS, NoiseSampler
 
@@ -189,7 +190,6 @@ class SampledCriterion(FairseqCriterion):
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
         target = model.get_targets(sample, net_output)
-        logging_output = {}
         if model.training:
             loss = self.sampled_forward(model, net_output[0], target)
         else:
@@ -198,16 +198,9 @@ class SampledCriterion(FairseqCriterion):
                               ignore_index=self.padding_idx, reduction="none")
         if reduce:
             loss = loss.sum()
-        ntokens = sample["ntokens"]
-        if not model.training:
-            logging_output = {"nll_loss": loss.data.sum(), "exact_ntokens": ntokens}
-        sample_size = sample["target"].size(0) if self.sentence_avg else ntokens
-        logging_output.update({
-            "loss": loss.data.sum(),
-            "ntokens": ntokens,
-            "nsentences": sample["target"].size(0),
-            "sample_size": sample_size,
-        })
+        sample_size, logging_output = token_logging_output(loss.data.sum(), sample, self.sentence_avg)
+        if not model.training:  # the exact full-softmax loss, for nll_loss / ppl
+            logging_output.update({"nll_loss": loss.data.sum(), "exact_ntokens": sample["ntokens"]})
         return loss, sample_size, logging_output
 
     @staticmethod
