@@ -131,6 +131,27 @@ generate() {
 
 # vocab_size DATA-BIN [DICT]: entries of fairseq's dictionary (dict.txt lines + 4 specials);
 # 10002 (PTB) in --dry-run mode, where nothing was binarised
+# PTB (10k vocabulary) as text in $WORK/text and binarised in $BIN=$WORK/data-bin; --smoke cuts it.
+ptb_data_bin() {
+    local cut=""
+    if [ "$SMOKE" = 1 ]; then cut="--max-lines train=2000,valid=200,test=200"; fi
+    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_ptb.py" --data "$DATA/ptb" --out "$WORK/text" $cut
+    BIN="$WORK/data-bin"
+    preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/train.txt" \
+        --validpref "$WORK/text/valid.txt" --testpref "$WORK/text/test.txt" --workers 2
+}
+
+# WikiText-103 text in $WORK/text (downloaded if missing); --smoke uses a WikiText-2 cut instead.
+wikitext103_text() {
+    if [ "$SMOKE" = 1 ]; then
+        logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
+            --stand-in-wikitext2 --wikitext2 "$DATA/wikitext-2" --max-lines train=1500,valid=60,test=60
+    else
+        logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
+            --data "$DATA/wikitext-103" --download
+    fi
+}
+
 vocab_size() {
     local dict="$1/${2:-dict.txt}"
     if [ "$DRY_RUN" = 1 ] && [ ! -f "$dict" ]; then echo 10002; return; fi

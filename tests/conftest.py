@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = REPO / "fairseq_compactemb"
@@ -37,6 +38,18 @@ def run_cli(name, *args, cwd=None, expect_ok=True, timeout=600, env=None):
         pytest.fail(f"{name} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-4000:]}\n"
                     f"STDERR:\n{proc.stderr[-6000:]}")
     return proc
+
+
+class MethodAsModule(torch.nn.Module):
+    """``layer.<method>`` as a forward, so torch.func.functional_call / gradcheck can swap or
+    perturb the layer's parameters."""
+
+    def __init__(self, layer, method):
+        super().__init__()
+        self.layer, self.method = layer, method
+
+    def forward(self, *args):
+        return getattr(self.layer, self.method)(*args)
 
 
 def require_data(*parts) -> Path:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from conftest import MethodAsModule
 from fairseq_compactemb.modules import (
     CompactConfigError,
     EmbeddingOptions,
@@ -45,13 +46,6 @@ def roundtrip(state_dict):
     return torch.load(buf, weights_only=True)
 
 
-class _Call(torch.nn.Module):
-    def __init__(self, layer, method):
-        super().__init__()
-        self.layer, self.method = layer, method
-
-    def forward(self, *args):
-        return getattr(self.layer, self.method)(*args)
 
 
 def test_hash_is_pinned():
@@ -128,7 +122,7 @@ def test_output_gradcheck_through_the_chunked_backward():
     bias = torch.randn(11, dtype=torch.float64, requires_grad=True)
     for method, args in (("logits", ()), ("score", (torch.tensor([0, 10, 3]),)),
                          ("score_targets", (torch.tensor([1, 2, 3, 4]),))):
-        call = _Call(layer, method)
+        call = MethodAsModule(layer, method)
 
         def fn(h, w, b):
             return functional_call(call, {"layer.weight": w, "layer.bias": b}, (h, *args))

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from conftest import MethodAsModule
 from fairseq_compactemb.modules import (
     CompactConfigError,
     EmbeddingOptions,
@@ -265,15 +266,6 @@ def test_score_uses_the_cheaper_of_the_two_algorithms(monkeypatch):
     assert calls == [1]
 
 
-class _Call(torch.nn.Module):
-    """``layer.<method>`` as a forward, so torch.func.functional_call can swap its parameters."""
-
-    def __init__(self, layer, method):
-        super().__init__()
-        self.layer, self.method = layer, method
-
-    def forward(self, *args):
-        return getattr(self.layer, self.method)(*args)
 
 
 def test_output_gradcheck():
@@ -285,14 +277,14 @@ def test_output_gradcheck():
     ids, targets = torch.tensor([0, 4, 12, 4]), torch.tensor([1, 12, 5])
     for method, args in (("logits", ()), ("score", (ids,)), ("score_targets", (targets,)),
                          ("score", (torch.arange(13).repeat(3),))):  # both score algorithms
-        call = _Call(layer, method)
+        call = MethodAsModule(layer, method)
 
         def fn(h, p, b):
             return functional_call(call, {"layer.pool": p, "layer.bias": b}, (h, *args))
 
         assert torch.autograd.gradcheck(fn, (hidden, pool, bias))
     # log_probs under autograd matches the gradient of log_softmax(logits)
-    call_lp, call_logits = _Call(layer, "log_probs"), _Call(layer, "logits")
+    call_lp, call_logits = MethodAsModule(layer, "log_probs"), MethodAsModule(layer, "logits")
     params = {"layer.pool": pool, "layer.bias": bias}
     g1 = torch.autograd.grad(functional_call(call_lp, params, (hidden,))[:, 3].sum(), (hidden, pool, bias))
     g2 = torch.autograd.grad(F.log_softmax(functional_call(call_logits, params, (hidden,)), -1)[:, 3].sum(),

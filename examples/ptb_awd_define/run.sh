@@ -7,11 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 
-if [ "$SMOKE" = 1 ]; then CUT="--max-lines train=2000,valid=200,test=200"; else CUT=""; fi
-logged prepare.log "$PYTHON" "$REPO/scripts/prepare_ptb.py" --data "$DATA/ptb" --out "$WORK/text" $CUT
-BIN="$WORK/data-bin"
-preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/train.txt" \
-    --validpref "$WORK/text/valid.txt" --testpref "$WORK/text/test.txt" --workers 2
+ptb_data_bin
 
 # Merity et al. (2018) PTB: SGD lr 30, clip 0.25, BPTT 70, batch 20, weight decay 1.2e-6
 # (NT-ASGD and variable BPTT are not reproduced, see README)

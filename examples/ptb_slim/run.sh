@@ -7,11 +7,7 @@ source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 
 # ---- data: PTB, 10k vocabulary ------------------------------------------------------------
-if [ "$SMOKE" = 1 ]; then CUT="--max-lines train=2000,valid=200,test=200"; else CUT=""; fi
-logged prepare.log "$PYTHON" "$REPO/scripts/prepare_ptb.py" --data "$DATA/ptb" --out "$WORK/text" $CUT
-BIN="$WORK/data-bin"
-preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/train.txt" \
-    --validpref "$WORK/text/valid.txt" --testpref "$WORK/text/test.txt" --workers 2
+ptb_data_bin
 V=$(vocab_size "$BIN")   # dict.txt + <s> <pad> </s> <unk>
 echo "[ptb_slim] vocabulary V=$V"
 

@@ -8,15 +8,8 @@ source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 
 # ---- data: word-level (rows SM ... ADP-T) and sentencepiece BPE (rows BPE, BPE-T) -------------
-if [ "$SMOKE" = 1 ]; then
-    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
-        --stand-in-wikitext2 --wikitext2 "$DATA/wikitext-2" --max-lines train=1500,valid=60,test=60
-    BPE_VOCAB=1000
-else
-    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
-        --data "$DATA/wikitext-103" --download
-    BPE_VOCAB=32000
-fi
+wikitext103_text
+if [ "$SMOKE" = 1 ]; then BPE_VOCAB=1000; else BPE_VOCAB=32000; fi
 T="$WORK/text"
 BIN="$WORK/data-bin/words"
 preprocess preprocess.log "$BIN" --only-source --trainpref "$T/wiki.train.tokens" \

@@ -7,13 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 
-if [ "$SMOKE" = 1 ]; then
-    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
-        --stand-in-wikitext2 --wikitext2 "$DATA/wikitext-2" --max-lines train=1500,valid=60,test=60
-else
-    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
-        --data "$DATA/wikitext-103" --download
-fi
+wikitext103_text
 BIN="$WORK/data-bin"
 preprocess preprocess.log "$BIN" --only-source --trainpref "$WORK/text/wiki.train.tokens" \
     --validpref "$WORK/text/wiki.valid.tokens" --testpref "$WORK/text/wiki.test.tokens" \

@@ -111,12 +111,7 @@ class AdaptiveSoftmaxOutput(CompactOutputLayer):
         fix = ("use --input-embedding adaptive and --output-layer adaptive with the same "
                "--adaptive-cutoffs / --adaptive-factor and embedding dim == decoder output dim, "
                "or drop --tie-input-output")
-        if not isinstance(tied_input, AdaptiveInput):
-            name = getattr(tied_input, "registry_name", type(tied_input).__name__)
-            raise CompactConfigError(
-                "--tie-input-output",
-                f"--output-layer adaptive can only be tied to --input-embedding adaptive, not {name}",
-                fix)
+        self.check_tie_type(tied_input, AdaptiveInput, fix)
         if tied_input.embedding_dim != self.input_dim:
             raise CompactConfigError(
                 "--tie-input-output",

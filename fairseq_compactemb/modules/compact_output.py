@@ -64,6 +64,15 @@ class CompactOutputLayer(nn.Module):
             return scores
         return scores + (self.bias if word_ids is None else self.bias[word_ids])
 
+    def check_tie_type(self, emb, expected: type, fix: str) -> None:
+        """Raise a CompactConfigError unless the input embedding ``emb`` is an ``expected``."""
+        if not isinstance(emb, expected):
+            got = getattr(emb, "registry_name", type(emb).__name__)
+            want = getattr(expected, "registry_name", expected.__name__)
+            raise CompactConfigError(
+                "--tie-input-output",
+                f"--output-layer {self.registry_name} can only be tied to --input-embedding {want}, not {got}", fix)
+
     def check_tie_shape(self, emb) -> None:
         """Raise a CompactConfigError unless the input embedding ``emb`` has this layer's
         vocabulary and dimension (shared by every layer that supports ``--tie-input-output``)."""

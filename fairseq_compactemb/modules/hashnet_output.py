@@ -92,10 +92,7 @@ class HashNetOutput(HashKeyMixin, CompactOutputLayer):
         def fail(problem, fix):
             raise CompactConfigError("--tie-input-output", problem, fix)
 
-        if not isinstance(emb, HashNetEmbedding):
-            fail(f"--output-layer hashnet can only be tied to --input-embedding hashnet, not "
-                 f"{getattr(emb, 'registry_name', type(emb).__name__)}",
-                 "use --input-embedding hashnet or drop --tie-input-output")
+        self.check_tie_type(emb, HashNetEmbedding, "use --input-embedding hashnet or drop --tie-input-output")
         if emb.weight.numel() != buckets:
             fail(f"input B={emb.weight.numel()} but output B={buckets}",
                  "drop --output-hashnet-buckets (or make it equal --hashnet-buckets)")

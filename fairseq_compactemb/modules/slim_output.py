@@ -90,10 +90,8 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         def fail(problem, fix):
             raise CompactConfigError("--tie-input-output", problem, fix)
 
-        if not isinstance(emb, SlimEmbedding):
-            fail(f"--output-layer slim can only be tied to --input-embedding slim, not "
-                 f"{getattr(emb, 'registry_name', type(emb).__name__)}",
-                 "use --input-embedding slim --slim-assignment disjoint or drop --tie-input-output")
+        self.check_tie_type(emb, SlimEmbedding,
+                            "use --input-embedding slim --slim-assignment disjoint or drop --tie-input-output")
         if emb.assignment_kind != "disjoint":
             fail(f"the slim input uses the {emb.assignment_kind} assignment, but the slim output "
                  "needs each position k to draw from its own pool S_k",

@@ -22,13 +22,8 @@ class SoftmaxOutput(CompactOutputLayer):
     def __init__(self, vocab_size: int, input_dim: int, bias: bool = False, tied_input=None):
         super().__init__(vocab_size, input_dim, bias)
         if tied_input is not None:
-            if not isinstance(tied_input, StandardEmbedding):
-                raise CompactConfigError(
-                    "--tie-input-output",
-                    f"--output-layer softmax can only be tied to --input-embedding standard, "
-                    f"not {getattr(tied_input, 'registry_name', type(tied_input).__name__)}",
-                    "use matching types (adaptive/adaptive, slim/slim, hashnet/hashnet) or drop the flag",
-                )
+            self.check_tie_type(tied_input, StandardEmbedding,
+                                "use matching types (adaptive/adaptive, slim/slim, hashnet/hashnet) or drop the flag")
             self.check_tie_shape(tied_input)
             self.weight = tied_input.weight
         else:
