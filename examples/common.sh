@@ -1,13 +1,16 @@
 # Shared helpers of the examples/*/run.sh recipes (sourced, not run).
 #
-#   run.sh [--smoke] [--data DIR] [--work DIR] [--rows a,b,...] [--dry-run]
+#   run.sh [--smoke | --reduced] [--data DIR] [--work DIR] [--rows a,b,...] [--dry-run]
 #
 # --smoke    tiny cut of the real corpus, tiny dims, few updates: minutes on a CPU
 #            (default: the paper-scale run, which needs GPUs and days).
+# --reduced  reduced-scale reproduction: the whole real corpus (PTB, WikiText-2, Multi30k), small
+#            models, one fixed update budget for every row: minutes per row on one CPU core.
+#            Each row also records its parameters, updates and training wall time.
 # --data     folder of the local corpora (default: $COMPACTEMB_DATA, else ../shared/data
 #            beside the repository).
 # --work     where data-bin, checkpoints and logs go (default: work/<recipe> in the repository,
-#            or work/<recipe>-smoke for --smoke; never inside ../shared/data).
+#            work/<recipe>-smoke or work/<recipe>-reduced; never inside ../shared/data).
 # --rows     run only these rows of the recipe's table (names as printed in its README).
 # --dry-run  print the commands instead of running them.
 #
@@ -18,6 +21,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 USER_DIR="$REPO/fairseq_compactemb"
 PYTHON="${PYTHON:-python3}"
 SMOKE=0
+REDUCED=0
 DRY_RUN=0
 ROWS=""
 DATA="${COMPACTEMB_DATA:-$(cd "$REPO/.." && pwd)/shared/data}"
@@ -27,6 +31,7 @@ parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
             --smoke) SMOKE=1 ;;
+            --reduced) REDUCED=1 ;;
             --dry-run) DRY_RUN=1 ;;
             --data) DATA="$2"; shift ;;
             --work) WORK="$2"; shift ;;
@@ -36,20 +41,27 @@ parse_args() {
         esac
         shift
     done
+    if [ "$SMOKE" = 1 ] && [ "$REDUCED" = 1 ]; then
+        echo "--smoke and --reduced exclude each other: pick one" >&2; exit 2
+    fi
     local name
     name="$(basename "$(cd "$(dirname "$0")" && pwd)")"
+    MODE=paper-scale
+    [ "$SMOKE" = 1 ] && MODE=smoke
+    [ "$REDUCED" = 1 ] && MODE=reduced
     if [ -z "$WORK" ]; then
         WORK="$REPO/work/$name"
-        [ "$SMOKE" = 1 ] && WORK="$WORK-smoke"
+        [ "$MODE" = paper-scale ] || WORK="$WORK-$MODE"
     fi
     mkdir -p "$WORK/logs"
     : > "$WORK/results.tsv"
-    if [ "$SMOKE" = 1 ]; then
-        # tiny models: one intra-op thread is faster than two threads fighting for 2 cores
+    if [ "$MODE" != paper-scale ]; then
+        # small models: one intra-op thread per run is faster than two threads fighting for 2
+        # cores (two reduced runs side by side use both cores)
         export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
     fi
     RECIPE="$name"
-    echo "[$RECIPE] mode=$([ "$SMOKE" = 1 ] && echo smoke || echo paper-scale) data=$DATA work=$WORK"
+    echo "[$RECIPE] mode=$MODE data=$DATA work=$WORK"
 }
 
 # want ROW: is this row selected by --rows (all rows when --rows is not given)?
@@ -91,14 +103,22 @@ preprocess() {
     logged "$log" fs fairseq-preprocess --destdir "$dest" "$@"
 }
 
-# train ROW ARGS...: fairseq-train with the plugin, checkpoints in $WORK/ckpt/ROW. A smoke run
-# starts afresh; a paper-scale run resumes from ROW's checkpoint_last.pt (fairseq's default).
+# train ROW ARGS...: fairseq-train with the plugin, checkpoints in $WORK/ckpt/ROW. A smoke or
+# reduced run starts afresh; a paper-scale run resumes from ROW's checkpoint_last.pt (fairseq's
+# default). Records the row's parameters, embedding parameters, updates and training wall time.
 train() {
     local row="$1"; shift
-    [ "$SMOKE" = 1 ] && [ "$DRY_RUN" = 0 ] && rm -rf "$WORK/ckpt/$row"
+    [ "$MODE" != paper-scale ] && [ "$DRY_RUN" = 0 ] && rm -rf "$WORK/ckpt/$row"
     mkdir -p "$WORK/ckpt/$row"
+    local t0=$SECONDS
     logged "train.$row.log" fs fairseq-train --user-dir "$USER_DIR" --save-dir "$WORK/ckpt/$row" "$@"
-    [ "$DRY_RUN" = 1 ] || grep -m1 -o "embedding params: .*" "$WORK/logs/train.$row.log" | sed "s/^/[$row] /" || true
+    [ "$DRY_RUN" = 1 ] && return 0
+    local log="$WORK/logs/train.$row.log"
+    grep -m1 -o "embedding params: .*" "$log" | sed "s/^/[$row] /" || true
+    record "$row" params "$(sed -nE 's/.*num\. shared model params: ([0-9,]+).*/\1/p' "$log" | head -n1 | tr -d ,)"
+    record "$row" emb_params "$(sed -nE 's/.*embedding params: ([0-9,]+).*/\1/p' "$log" | head -n1 | tr -d ,)"
+    record "$row" updates "$(grep -oE "num_updates[ =][0-9]+" "$log" | tail -n1 | grep -oE "[0-9]+$")"
+    record "$row" train_s "$(( SECONDS - t0 ))"
 }
 
 # eval_lm ROW DATA-BIN ARGS...: fairseq-eval-lm on checkpoint_best.pt, records the perplexity
@@ -143,7 +163,10 @@ ptb_data_bin() {
 
 # WikiText-103 text in $WORK/text (downloaded if missing); --smoke uses a WikiText-2 cut instead.
 wikitext103_text() {
-    if [ "$SMOKE" = 1 ]; then
+    if [ "$MODE" = reduced ]; then   # the whole of WikiText-2 (same tokenisation, 33k vocabulary)
+        logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
+            --stand-in-wikitext2 --wikitext2 "$DATA/wikitext-2"
+    elif [ "$SMOKE" = 1 ]; then
         logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wikitext103.py" --out "$WORK/text" \
             --stand-in-wikitext2 --wikitext2 "$DATA/wikitext-2" --max-lines train=1500,valid=60,test=60
     else
@@ -164,7 +187,10 @@ record() { printf "%s\t%s\t%s\n" "$1" "$2" "$3" >> "$WORK/results.tsv"; }
 print_results() {
     [ "$DRY_RUN" = 1 ] && return 0
     echo
-    echo "[$RECIPE] results ($([ "$SMOKE" = 1 ] && echo "SMOKE: tiny data and models, not comparable with the paper" || echo paper-scale)):"
-    column -t -s $'\t' "$WORK/results.tsv" | sed 's/^/  /'
+    local label=paper-scale
+    [ "$MODE" = smoke ] && label="SMOKE: tiny data and models, not comparable with the paper"
+    [ "$MODE" = reduced ] && label="REDUCED SCALE: whole small corpus, small models, short budget"
+    echo "[$RECIPE] results ($label):"
+    "$PYTHON" "$REPO/scripts/results_table.py" "$WORK/results.tsv" | sed 's/^/  /'
     echo "[$RECIPE] done: $(wc -l < "$WORK/results.tsv") rows in $WORK/results.tsv"
 }

@@ -17,7 +17,9 @@ length ratio <= 1.5; here counted in BPE pieces).
 
 Smoke runs (``--stand-in-multi30k``): Multi30k EN-DE train/val from ``$COMPACTEMB_DATA/multi30k``
 stand in for the WMT14 training/validation data; the test set is the real newstest2014 from
-``$COMPACTEMB_DATA/wmt14-en-de`` (checked by sha256), cut with ``--max-lines``.
+``$COMPACTEMB_DATA/wmt14-en-de`` (checked by sha256), cut with ``--max-lines``; with
+``--stand-in-test multi30k`` it is Multi30k's own test_2016_flickr (1,000 pairs, in domain: the
+reduced-scale reproduction).
 
     python scripts/prepare_wmt14_en_de.py --out work/wmt14 --download --bpe-vocab 37000
     python scripts/prepare_wmt14_en_de.py --out work/smoke --stand-in-multi30k --bpe-vocab 1000 \
@@ -112,6 +114,13 @@ def stand_in(args):
             if path is None:
                 die(f"Multi30k {name}.{lang} not found in {m30k}")
             raw[split][lang] = read_lines(path, cut.get(split))
+    if args.stand_in_test == "multi30k":
+        for lang in ("en", "de"):
+            path = find_file(m30k, f"test_2016_flickr.{lang}")
+            if path is None:
+                die(f"Multi30k test_2016_flickr.{lang} not found in {m30k}")
+            raw["test"][lang] = read_lines(path, cut.get("test"))
+        return raw
     for lang, (name, digest) in TEST_SGM.items():
         sgm = find_file(wmt, Path(name).name)
         if sgm is None:
@@ -136,6 +145,8 @@ def main(argv=None):
     p.add_argument("--download", action="store_true")
     p.add_argument("--stand-in-multi30k", action="store_true")
     p.add_argument("--max-lines", help="stand-in cut, e.g. train=3000,valid=100,test=100")
+    p.add_argument("--stand-in-test", choices=["newstest2014", "multi30k"], default="newstest2014",
+                   help="test set of a --stand-in-multi30k run (default: the real newstest2014)")
     p.add_argument("--bpe-vocab", type=int, default=37000, help="joint BPE size (Vaswani et al.: ~37k shared)")
     p.add_argument("--max-pieces", type=int, default=250, help="drop training pairs longer than this")
     p.add_argument("--max-ratio", type=float, default=1.5, help="drop training pairs with a longer length ratio")
@@ -143,6 +154,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.data is None:
         args.data = default_data_dir() if args.stand_in_multi30k else default_data_dir() / "wmt14-archives"
+    if args.stand_in_test != "newstest2014" and not args.stand_in_multi30k:
+        die("--stand-in-test needs --stand-in-multi30k (the WMT14 run always tests on newstest2014)")
     raw = stand_in(args) if args.stand_in_multi30k else wmt14(args)
 
     for split, sides in raw.items():

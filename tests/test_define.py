@@ -349,3 +349,44 @@ def test_parameter_count_by_hand():
     prelu = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4,
                             activation="prelu")
     assert prelu.num_parameters() == 6594 + 4 + 2 + 1  # one slope per group
+
+
+# -- the DeFINE paper's low-dimensional output layer: a softmax tied to the map table ---------
+def test_softmax_tied_to_define_shares_the_map_table_exactly():
+    from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
+
+    torch.manual_seed(0)
+    emb = DeFINEEmbedding(50, 24, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
+    out = SoftmaxOutput(50, 8, tied_input=emb)
+    assert out.weight is emb.map_layer.weight
+    hidden = torch.randn(3, 5, 8)
+    torch.testing.assert_close(out.logits(hidden), hidden @ emb.map_layer.weight.t(), rtol=0, atol=0)
+    # one tensor, so the output loss trains the map table the input uses
+    out.logits(hidden).sum().backward()
+    assert emb.map_layer.weight.grad is not None and emb.map_layer.weight.grad.abs().sum() > 0
+
+
+def test_softmax_tied_to_define_with_wrong_dim_names_the_flags():
+    from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
+
+    emb = DeFINEEmbedding(50, 24, map_dim=8, expand_dim=16, levels=2, max_groups=2)
+    with pytest.raises(CompactConfigError) as e:
+        SoftmaxOutput(50, 24, tied_input=emb)
+    assert e.value.flag == "--tie-input-output" and "--decoder-output-dim 8" in str(e.value)
+    with pytest.raises(CompactConfigError, match="vocabulary"):
+        SoftmaxOutput(51, 8, tied_input=emb)
+
+
+@pytest.mark.parametrize("arch", ["awd_lstm_lm_ptb", "compact_lstm_lm"])
+def test_lm_tied_to_define_outputs_map_dim_states(arch):
+    from fairseq_compactemb.model_size import build_for_vocab, count_parameters
+
+    flags = ["--input-embedding", "define", "--define-map-dim", "16", "--define-expand-dim", "32",
+             "--define-levels", "2", "--define-max-groups", "2", "--decoder-embed-dim", "40",
+             "--decoder-hidden-size", "48", "--decoder-layers", "2"]
+    tied = build_for_vocab(arch, 1000, flags + ["--tie-input-output"])
+    untied = build_for_vocab(arch, 1000, flags)
+    out = tied.decoder.compact_output
+    assert out.input_dim == 16 and out.weight is tied.decoder.embed_tokens.map_layer.weight
+    # the tie saves the V x H output table, and the output table shrinks to the map size
+    assert count_parameters(tied) < count_parameters(untied) - 1000 * 16

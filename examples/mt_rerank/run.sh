@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # MT n-best reranking with a normal and a slim LSTM LM (Li et al., AAAI 2018): see README.md.
 #   bash examples/mt_rerank/run.sh --smoke   # minutes on a CPU (Multi30k-trained MT, newstest2014 test)
+#   bash examples/mt_rerank/run.sh --reduced # reduced scale: Multi30k MT + German LMs, flickr 2016 test
+#   MT_WORK=DIR bash examples/mt_rerank/run.sh --reduced
+#                   # reuse the translation model of an earlier examples/wmt14_en_de run (its --work)
 #   bash examples/mt_rerank/run.sh           # paper scale (GPUs; not run here)
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 
 # ---- 1. the translation model and its data: examples/wmt14_en_de, row "base" ---------------------
-MT="$WORK/mt"
-MODE=(); [ "$SMOKE" = 1 ] && MODE=(--smoke)
-[ "$DRY_RUN" = 1 ] && MODE+=(--dry-run)
-logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MODE[@]}" --data "$DATA" --work "$MT" --rows base
+MT="${MT_WORK:-$WORK/mt}"
+MT_MODE=(); [ "$MODE" = paper-scale ] || MT_MODE=(--"$MODE")
+[ "$DRY_RUN" = 1 ] && MT_MODE+=(--dry-run)
+if [ -n "${MT_WORK:-}" ]; then
+    [ "$DRY_RUN" = 1 ] || [ -f "$MT/ckpt/base/checkpoint_best.pt" ] || {
+        echo "MT_WORK=$MT: no ckpt/base/checkpoint_best.pt there (run examples/wmt14_en_de/run.sh --work $MT first)" >&2; exit 2; }
+    echo "[$RECIPE] reusing the translation model in $MT"
+else
+    logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MT_MODE[@]}" --data "$DATA" --work "$MT" --rows base
+fi
 MT_BIN="$MT/data-bin"
 MT_CKPT="$MT/ckpt/base/checkpoint_best.pt"
 
@@ -25,6 +34,13 @@ if [ "$SMOKE" = 1 ]; then
               --max-valid-steps 5 --num-workers 0 --log-interval 20)
     GEN=(--beam 4 --nbest 4 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
     GRID=(--lm-weights 0:1:0.25 --len-weights=-0.5:0.5:0.25)
+elif [ "$REDUCED" = 1 ]; then
+    # 2-layer LSTM 256 on the German side of Multi30k (BPE pieces), 600 updates of 4,096 tokens
+    H=256; K=8; NBEST=10
+    LM_TRAIN=(--tokens-per-sample 64 --max-tokens 4096 --optimizer adam --lr 0.003 --clip-norm 1.0
+              --max-update 600 --num-workers 0 --log-interval 100)
+    GEN=(--beam 10 --nbest 10 --lenpen 1.0 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
+    GRID=(--lm-weights 0:1:0.1 --len-weights=-0.5:0.5:0.1)
 else
     H=1024; K=8; NBEST=10
     LM_TRAIN=(--tokens-per-sample 64 --max-tokens 8192 --optimizer adam --lr 0.001 --clip-norm 1.0

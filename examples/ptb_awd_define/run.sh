@@ -2,6 +2,7 @@
 # AWD-LSTM with and without DeFINE on PTB, and the DeFINE expansion-transform table
 # (Mehta et al., ICLR 2020): see README.md in this folder.
 #   bash examples/ptb_awd_define/run.sh --smoke     # minutes on a CPU
+#   bash examples/ptb_awd_define/run.sh --reduced --rows awd,awd-define   # small AWD-LSTM, whole PTB
 #   bash examples/ptb_awd_define/run.sh             # paper scale (GPU; not run here)
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
@@ -12,17 +13,24 @@ ptb_data_bin
 # Merity et al. (2018) PTB: SGD lr 30, clip 0.25, BPTT 70, batch 20, weight decay 1.2e-6
 # (NT-ASGD and variable BPTT are not reproduced, see README)
 if [ "$SMOKE" = 1 ]; then
-    DIMS=(--decoder-embed-dim 16 --decoder-hidden-size 24 --decoder-output-dim 16)
+    DIMS=(--decoder-embed-dim 16 --decoder-hidden-size 24)
     # 3 levels, 4 groups: with 2 levels of 2 groups the mixer would be a no-op
     DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-update 40 --max-valid-steps 5 --log-interval 20 --num-workers 0)
+elif [ "$REDUCED" = 1 ]; then
+    # small AWD-LSTM (200 embed, 600 hidden, 3 layers), every row 1,300 updates (~2 epochs of 664)
+    DIMS=(--decoder-embed-dim 200 --decoder-hidden-size 600)
+    DEFINE=(--input-embedding define --define-map-dim 64 --define-expand-dim 256 --define-levels 3 --define-max-groups 4)
+    BUDGET=(--max-update 1300 --log-interval 200 --num-workers 0)
 else
     DIMS=()
-    DEFINE=(--input-embedding define --define-map-dim 128 --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
+    # the paper's setting: n=128, k=1024, N=7
+    DEFINE=(--input-embedding define --define-map-dim 128 --define-expand-dim 1024 --define-levels 7 --define-max-groups 4)
     BUDGET=(--max-epoch 500 --log-interval 100)
 fi
+# --required-batch-size-multiple 1: with fairseq's default of 8, --batch-size 20 silently becomes 16
 TRAIN=(--task language_modeling --arch awd_lstm_lm_ptb "${DIMS[@]}" --tokens-per-sample 70 --sample-break-mode none
-       --batch-size 20 --optimizer sgd --lr 30 --clip-norm 0.25 --weight-decay 1.2e-6
+       --batch-size 20 --required-batch-size-multiple 1 --optimizer sgd --lr 30 --clip-norm 0.25 --weight-decay 1.2e-6
        --criterion cross_entropy --no-epoch-checkpoints --log-format simple --seed 141 "${BUDGET[@]}")
 EVAL=(--tokens-per-sample 70 --context-window 35 --max-tokens 4096 --gen-subset test)
 
@@ -35,11 +43,13 @@ lm_row() {  # lm_row ROW FLAGS...
 
 # ---- AWD-LSTM with and without DeFINE ---------------------------------------------------------
 lm_row awd                                   # standard input, tied softmax (24M at V=10k)
-lm_row awd-define "${DEFINE[@]}"             # DeFINE input, untied softmax output
+# DeFINE input; as in the paper the last LSTM layer outputs n-dim states scored against the
+# V x n map table (softmax tied to the map layer: --tie-input-output sets --decoder-output-dim n)
+lm_row awd-define "${DEFINE[@]}" --tie-input-output
 
 # ---- expansion transform ablation (--define-transform), everything else as awd-define ----------
 for t in linear group hgt define_no_mixer; do
-    lm_row "transform-$t" "${DEFINE[@]}" --define-transform "$t"
+    lm_row "transform-$t" "${DEFINE[@]}" --tie-input-output --define-transform "$t"
 done
 # the last row of that table (--define-transform define) is awd-define above
 

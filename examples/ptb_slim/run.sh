@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Slim embeddings on PTB (Li et al., AAAI 2018): see README.md in this folder.
 #   bash examples/ptb_slim/run.sh --smoke     # minutes on a CPU
+#   bash examples/ptb_slim/run.sh --reduced   # reduced-scale reproduction: whole PTB, 300 units, 2 epochs a row
 #   bash examples/ptb_slim/run.sh             # paper scale (GPU; not run here)
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
@@ -12,19 +13,32 @@ V=$(vocab_size "$BIN")   # dict.txt + <s> <pad> </s> <unk>
 echo "[ptb_slim] vocabulary V=$V"
 
 # ---- model sizes and training (Zaremba et al. 2014 recipe, as the paper) ---------------------
+# --required-batch-size-multiple 1: with fairseq's default of 8, --batch-size 20 silently becomes 16
+BATCH=(--tokens-per-sample 35 --sample-break-mode none --batch-size 20 --required-batch-size-multiple 1)
+# Table 2 (slim input + output vs equal-size baselines): model size and compression rates 1/den
+IO_SIZE=650; IO_DENS="10 100"
 if [ "$SMOKE" = 1 ]; then
     SMALL=(--decoder-hidden-size 24); MEDIUM=(--decoder-hidden-size 32); K=4; SWEEP_DIM=32
-    SWEEP_K="1 2 4 8 16 32"
-    TRAIN=(--task language_modeling --tokens-per-sample 35 --sample-break-mode none --batch-size 20
-           --optimizer sgd --lr 1.0 --clip-norm 5 --max-update 40 --max-valid-steps 5
-           --no-epoch-checkpoints --log-format simple --log-interval 20 --num-workers 0 --seed 1)
+    SWEEP_K="1 2 4 8 16 32"; SWEEP_SIZE=650; SIZES="650"
+    TRAIN=(--task language_modeling "${BATCH[@]}" --optimizer sgd --lr 1.0 --clip-norm 5 --max-update 40
+           --max-valid-steps 5 --no-epoch-checkpoints --log-format simple --log-interval 20 --num-workers 0 --seed 1)
+elif [ "$REDUCED" = 1 ]; then
+    # whole PTB, the 300-unit model of Table 1, every row 2,000 updates (1.5 epochs of 1,327) at
+    # lr 1 (Zaremba et al. keep lr 1 for the first epochs); Table 2 and the K sweep at 300 units too
+    SMALL=(); MEDIUM=(); K=10; SWEEP_DIM=300
+    SWEEP_K="1 2 4 10 30 300"; SWEEP_SIZE=300; SIZES="300"; IO_SIZE=300; IO_DENS="4 8 32"
+    TRAIN=(--task language_modeling "${BATCH[@]}" --optimizer sgd --lr 1.0 --clip-norm 5 --max-update 2000
+           --no-epoch-checkpoints --log-format simple --log-interval 200 --num-workers 0 --seed 1)
 else
     SMALL=(); MEDIUM=(); K=10; SWEEP_DIM=512
-    SWEEP_K="1 2 4 8 16 32 64 128 256 512"
-    TRAIN=(--task language_modeling --tokens-per-sample 35 --sample-break-mode none --batch-size 20
-           --optimizer sgd --lr 1.0 --clip-norm 5 --lr-scheduler fixed --force-anneal 7 --lr-shrink 0.8333
-           --max-epoch 39 --no-epoch-checkpoints --log-format simple --log-interval 100 --seed 1)
+    SWEEP_K="1 2 4 8 16 32 64 128 256 512"; SWEEP_SIZE=650; SIZES="300 650"
+    TRAIN=(--task language_modeling "${BATCH[@]}" --optimizer sgd --lr 1.0 --clip-norm 5 --lr-scheduler fixed
+           --force-anneal 7 --lr-shrink 0.8333 --max-epoch 39 --no-epoch-checkpoints --log-format simple
+           --log-interval 100 --seed 1)
 fi
+dims_of() {  # the smoke run's shrunken dims of the 300 / 650 model
+    if [ "$1" = 300 ]; then echo "${SMALL[@]}"; else echo "${MEDIUM[@]}"; fi
+}
 EVAL=(--tokens-per-sample 70 --context-window 35 --max-tokens 4096 --gen-subset test)
 
 # M = V*K/den keeps the paper's pool fractions: at V=10,000 and K=10 den 5/10/16/20/100 give
@@ -41,9 +55,9 @@ lm_row() {  # lm_row ROW ARCH FLAGS...
 }
 
 # ---- Table 1: slim input embedding (output: full softmax) -------------------------------------
-for size in 300 650; do
-    [ "$SMOKE" = 1 ] && [ -z "$ROWS" ] && [ "$size" = 300 ] && continue  # smoke: medium only by default
-    if [ "$size" = 300 ]; then ARCH=compact_lstm_lm_ptb_300; DIMS=("${SMALL[@]}"); else ARCH=compact_lstm_lm_ptb_650; DIMS=("${MEDIUM[@]}"); fi
+[ -n "$ROWS" ] && SIZES="300 650"   # --rows may name any row
+for size in $SIZES; do
+    ARCH=compact_lstm_lm_ptb_$size; read -r -a DIMS <<< "$(dims_of "$size")"
     lm_row "in$size-std" "$ARCH" "${DIMS[@]}" --input-embedding standard
     for m in M20K M10K M6.25K M5K M1K; do
         lm_row "in$size-$m" "$ARCH" "${DIMS[@]}" --input-embedding slim --slim-subvectors $K --slim-pool "$(pool $K ${DEN[$m]})"
@@ -51,33 +65,35 @@ for size in 300 650; do
 done
 
 # ---- Table 2: slim input + output vs equal-size baselines SM (smaller hidden) and PM (low rank) --
-for den in 10 100; do
+IO_ARCH=compact_lstm_lm_ptb_$IO_SIZE; read -r -a IO_DIMS <<< "$(dims_of "$IO_SIZE")"
+for den in $IO_DENS; do
     M=$(pool $K $den)
     SLIM_IO=(--input-embedding slim --slim-subvectors $K --slim-pool "$M" --output-layer slim
              --output-slim-subvectors $K --output-slim-pool "$M")
-    lm_row "io650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" "${SLIM_IO[@]}"
+    lm_row "io$IO_SIZE-1of$den" "$IO_ARCH" "${IO_DIMS[@]}" "${SLIM_IO[@]}"
     if [ "$DRY_RUN" = 1 ]; then
         H="H"; E="E"   # sized by scripts/equal_size.py in a real run
-        lm_row "sm650-1of$den" compact_lstm_lm_ptb_650 --input-embedding standard --decoder-hidden-size "$H"
-        lm_row "pm650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" --input-embedding standard \
+        lm_row "sm$IO_SIZE-1of$den" "$IO_ARCH" --input-embedding standard --decoder-hidden-size "$H"
+        lm_row "pm$IO_SIZE-1of$den" "$IO_ARCH" "${IO_DIMS[@]}" --input-embedding standard \
             --decoder-embed-dim "$E" --tie-input-output
-    elif want "sm650-1of$den" || want "pm650-1of$den"; then
-        TARGET="compact_lstm_lm_ptb_650 ${MEDIUM[*]} ${SLIM_IO[*]}"
-        H=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 4:650 \
-            --baseline "compact_lstm_lm_ptb_650 ${MEDIUM[*]} --input-embedding standard --decoder-hidden-size {}")
-        E=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 1:650 \
-            --baseline "compact_lstm_lm_ptb_650 ${MEDIUM[*]} --input-embedding standard --decoder-embed-dim {} --tie-input-output")
+    elif want "sm$IO_SIZE-1of$den" || want "pm$IO_SIZE-1of$den"; then
+        TARGET="$IO_ARCH ${IO_DIMS[*]} ${SLIM_IO[*]}"
+        H=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 4:$IO_SIZE \
+            --baseline "$IO_ARCH ${IO_DIMS[*]} --input-embedding standard --decoder-hidden-size {}")
+        E=$("$PYTHON" "$REPO/scripts/equal_size.py" --vocab-size "$V" --target "$TARGET" --range 1:$IO_SIZE \
+            --baseline "$IO_ARCH ${IO_DIMS[*]} --input-embedding standard --decoder-embed-dim {} --tie-input-output")
         echo "[ptb_slim] 1/$den: SM hidden size $H, PM rank $E"
-        lm_row "sm650-1of$den" compact_lstm_lm_ptb_650 --input-embedding standard --decoder-hidden-size "$H"
+        lm_row "sm$IO_SIZE-1of$den" "$IO_ARCH" --input-embedding standard --decoder-hidden-size "$H"
         # PM: V x e input table and hidden -> e -> V output (tied V x e), the LSTM keeps its size
-        lm_row "pm650-1of$den" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" --input-embedding standard \
+        lm_row "pm$IO_SIZE-1of$den" "$IO_ARCH" "${IO_DIMS[@]}" --input-embedding standard \
             --decoder-embed-dim "$E" --tie-input-output
     fi
 done
 
 # ---- Table 3: number of sub-vectors K at a fixed 1/8 input compression (M = V*K/8) -------------
 for k in $SWEEP_K; do
-    lm_row "k$k" compact_lstm_lm_ptb_650 "${MEDIUM[@]}" --decoder-embed-dim "$SWEEP_DIM" \
+    read -r -a SWEEP_DIMS <<< "$(dims_of "$SWEEP_SIZE")"
+    lm_row "k$k" "compact_lstm_lm_ptb_$SWEEP_SIZE" "${SWEEP_DIMS[@]}" --decoder-embed-dim "$SWEEP_DIM" \
         --input-embedding slim --slim-subvectors "$k" --slim-pool "$(pool "$k" 8)"
 done
 

@@ -2,6 +2,8 @@
 # Baevski & Auli (ICLR 2019), Table 3: input/output layer factorisations of a 16-layer
 # transformer LM on WikiText-103 (SM, SM-T, ASM, BPE, BPE-T, CNN, ADP, ADP-T): see README.md.
 #   bash examples/wikitext103_adaptive/run.sh --smoke   # minutes on a CPU (WikiText-2 cut)
+#   bash examples/wikitext103_adaptive/run.sh --reduced --rows sm,asm,adp,adp-t
+#                                              # reduced scale: whole WikiText-2, 2-layer d=128 model
 #   bash examples/wikitext103_adaptive/run.sh           # paper scale (8 GPUs; not run here)
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
@@ -9,7 +11,7 @@ parse_args "$@"
 
 # ---- data: word-level (rows SM ... ADP-T) and sentencepiece BPE (rows BPE, BPE-T) -------------
 wikitext103_text
-if [ "$SMOKE" = 1 ]; then BPE_VOCAB=1000; else BPE_VOCAB=32000; fi
+if [ "$SMOKE" = 1 ]; then BPE_VOCAB=1000; elif [ "$REDUCED" = 1 ]; then BPE_VOCAB=8000; else BPE_VOCAB=32000; fi
 T="$WORK/text"
 BIN="$WORK/data-bin/words"
 preprocess preprocess.log "$BIN" --only-source --trainpref "$T/wiki.train.tokens" \
@@ -38,6 +40,18 @@ if [ "$SMOKE" = 1 ]; then
            --min-lr 0.0001 --max-update 30 --clip-norm 0.1 --max-valid-steps 5 --no-epoch-checkpoints
            --log-format simple --log-interval 10 --num-workers 0 --seed 1)
     EVAL=(--tokens-per-sample 64 --context-window 32 --sample-break-mode none --max-tokens 2048 --gen-subset test)
+elif [ "$REDUCED" = 1 ]; then
+    # whole WikiText-2 (V = 33,280), 2 layers d=128, every row 800 updates of 2,048 tokens (0.8 epoch);
+    # cutoffs at the paper's fractions of the vocabulary (20k, 60k of 267k ~ 7.5%, 22%)
+    DIMS=(--decoder-layers 2 --decoder-embed-dim 128 --decoder-ffn-embed-dim 512 --decoder-attention-heads 4
+          --dropout 0.1 --attention-dropout 0.1 --activation-dropout 0.1 --no-decoder-final-norm)
+    CUTOFFS=2500,7500
+    CHAR=(--character-filters "[(1, 32), (2, 32), (3, 64), (4, 64)]" --character-embedding-dim 4 --char-embedder-highway-layers 1)
+    TRAIN=(--task language_modeling --tokens-per-sample 128 --sample-break-mode none --max-tokens 2048
+           --optimizer adam --adam-betas "(0.9, 0.98)" --lr 0.002 --lr-scheduler inverse_sqrt --warmup-updates 200
+           --warmup-init-lr 1e-07 --clip-norm 1.0 --max-update 800 --no-epoch-checkpoints
+           --log-format simple --log-interval 100 --num-workers 0 --seed 1)
+    EVAL=(--tokens-per-sample 128 --context-window 64 --sample-break-mode none --max-tokens 4096 --gen-subset test)
 else
     # compact_transformer_lm_wiki103 = these dimensions; the base arch is used for the untied rows
     # because a preset's --tie-input-output cannot be switched off on the command line
@@ -96,7 +110,7 @@ lm_row cnn   "$BIN" --arch transformer_lm "${DIMS[@]}" --character-embeddings "$
     --adaptive-softmax-cutoff "$CUTOFFS" --adaptive-softmax-factor 4 --adaptive-softmax-dropout 0.2 \
     --criterion adaptive_loss --ddp-backend legacy_ddp
 lm_row adp   "$BIN" "${TLM[@]}" --input-embedding adaptive --output-layer adaptive "${ADAPTIVE[@]}" --criterion compact_adaptive_loss
-if [ "$SMOKE" = 1 ]; then
+if [ "$MODE" != paper-scale ]; then
     lm_row adp-t "$BIN" --arch compact_transformer_lm_wiki103 "${DIMS[@]}" --adaptive-cutoffs "$CUTOFFS" --criterion compact_adaptive_loss
 else
     lm_row adp-t "$BIN" --arch compact_transformer_lm_wiki103 --criterion compact_adaptive_loss

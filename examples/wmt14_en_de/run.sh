@@ -2,6 +2,7 @@
 # WMT14 English->German: transformer base with and without DeFINE (Mehta et al., ICLR 2020),
 # joint SentencePiece BPE, BLEU with sacrebleu on newstest2014: see README.md in this folder.
 #   bash examples/wmt14_en_de/run.sh --smoke   # minutes on a CPU (Multi30k train, newstest2014 test)
+#   bash examples/wmt14_en_de/run.sh --reduced # reduced scale: whole Multi30k, its flickr 2016 test set
 #   bash examples/wmt14_en_de/run.sh           # paper scale (8 GPUs, WMT14 download; not run here)
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
@@ -10,6 +11,9 @@ parse_args "$@"
 if [ "$SMOKE" = 1 ]; then
     logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" --data "$DATA" \
         --stand-in-multi30k --bpe-vocab 1000 --max-lines train=3000,valid=100,test=100
+elif [ "$REDUCED" = 1 ]; then
+    logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" --data "$DATA" \
+        --stand-in-multi30k --stand-in-test multi30k --bpe-vocab 8000
 else
     logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" \
         --data "$DATA/wmt14-archives" --download --bpe-vocab 37000
@@ -24,6 +28,16 @@ if [ "$SMOKE" = 1 ]; then
     DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-tokens 1024 --max-update 40 --warmup-updates 10 --lr 0.002 --max-valid-steps 5 --num-workers 0 --log-interval 20)
     GEN=(--beam 2 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
+elif [ "$REDUCED" = 1 ]; then
+    # 3+3 layers d=256 (Multi30k is small: dropout 0.3), both rows 1,200 updates of <= 4,096 tokens;
+    # DeFINE at the base recipe's ratios (n = d/4, k = 2d)
+    DIMS=(--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
+          --encoder-ffn-embed-dim 1024 --decoder-ffn-embed-dim 1024 --encoder-attention-heads 4
+          --decoder-attention-heads 4)
+    DROPOUT=0.3
+    DEFINE=(--input-embedding define --define-map-dim 64 --define-expand-dim 512 --define-levels 3 --define-max-groups 4)
+    BUDGET=(--max-tokens 4096 --max-update 1200 --warmup-updates 400 --lr 0.001 --num-workers 0 --log-interval 100)
+    GEN=(--beam 5 --lenpen 1.0 --max-len-a 1.2 --max-len-b 10 --batch-size 100)
 else
     DIMS=()
     DEFINE=(--input-embedding define --define-map-dim 128 --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
@@ -35,7 +49,7 @@ else
 fi
 TRAIN=(--task translation --source-lang en --target-lang de --arch compact_transformer_wmt_en_de "${DIMS[@]}"
        --share-all-embeddings --optimizer adam --adam-betas "(0.9, 0.98)" --adam-eps 1e-9 --clip-norm 0.0
-       --lr-scheduler inverse_sqrt --warmup-init-lr 1e-07 --dropout 0.1 --weight-decay 0.0
+       --lr-scheduler inverse_sqrt --warmup-init-lr 1e-07 --dropout "${DROPOUT:-0.1}" --weight-decay 0.0
        --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --no-epoch-checkpoints
        --log-format simple --seed 1 "${BUDGET[@]}")
 # newstest2014, BPE removed and scored detokenised by sacrebleu (13a tokenisation, as sacrebleu -t wmt14/full)

@@ -21,7 +21,7 @@ from torch import nn
 from ..modules import CompactConfigError
 from ..modules.awd_regularization import LockedDropout, WeightDropLSTM, add_penalty_gradient, word_dropout_mask
 from .compact_embedding_config import CompactEmbeddingConfig
-from .compact_embeddings import build_decoder_embeddings
+from .compact_embeddings import build_decoder_embeddings, tied_output_dim
 from .compact_output_decoder import CompactOutputDecoderMixin
 
 
@@ -51,7 +51,7 @@ class AWDLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
         for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
             if not 0.0 <= getattr(cfg, name) < 1.0:
                 raise CompactConfigError("--" + name, f"{getattr(cfg, name)} is not in [0, 1)", "use a probability below 1")
-        out_dim = cfg.decoder_output_dim or (cfg.decoder_embed_dim if cfg.tie_input_output else cfg.decoder_hidden_size)
+        out_dim = cfg.decoder_output_dim or tied_output_dim(cfg, cfg.decoder_embed_dim, cfg.decoder_hidden_size)
         self.embed_tokens, self.compact_output = build_decoder_embeddings(
             cfg, dictionary, cfg.decoder_embed_dim, out_dim)
         sizes = [cfg.decoder_embed_dim] + [cfg.decoder_hidden_size] * (cfg.decoder_layers - 1) + [out_dim]
@@ -121,7 +121,8 @@ def awd_lstm_lm_ptb(cfg):
                             ar_alpha=2.0, tar_beta=1.0, output_bias=True).items():
         if getattr(cfg, name, None) is None:
             setattr(cfg, name, value)
-    if getattr(cfg, "decoder_output_dim", None) is None:
-        cfg.decoder_output_dim = cfg.decoder_embed_dim
+    if getattr(cfg, "decoder_output_dim", None) is None:  # the embedding size (the map size n
+        # for a softmax tied to a define input: the DeFINE paper's setting)
+        cfg.decoder_output_dim = tied_output_dim(cfg, cfg.decoder_embed_dim, cfg.decoder_embed_dim)
     if standard_ends and getattr(cfg, "tie_input_output", None) is None:
         cfg.tie_input_output = True

@@ -6,6 +6,8 @@ name an embedding class, so a new method needs no model edit.
 import logging
 from typing import Optional, Tuple
 
+
+from ..modules.options import get_option
 from ..modules import (
     CompactInputEmbedding,
     CompactOutputLayer,
@@ -44,5 +46,11 @@ def build_decoder_embeddings(
 
 def tied_output_dim(cfg, embed_dim: int, hidden_dim: int) -> int:
     """Output-layer input size: the hidden size, except when ``--tie-input-output`` needs the
-    embedding size (the decoder then projects hidden -> embed_dim before the output layer)."""
-    return embed_dim if getattr(cfg, "tie_input_output", False) else hidden_dim
+    embedding size (the decoder then projects hidden -> embed_dim before the output layer), or
+    the DeFINE map size ``n`` for a softmax tied to a ``define`` input (the DeFINE paper's
+    low-dimensional output layer, scored against the ``V x n`` map table)."""
+    if not getattr(cfg, "tie_input_output", False):
+        return hidden_dim
+    if get_option(cfg, "input_embedding") == "define" and get_option(cfg, "output_layer") == "softmax":
+        return get_option(cfg, "define_map_dim")
+    return embed_dim

@@ -1,4 +1,6 @@
-"""``softmax``: the dense ``V x H`` output matrix (optionally tied with a ``standard`` input)."""
+"""``softmax``: the dense ``V x H`` output matrix, optionally tied with a ``standard`` input
+table, or with the ``V x n`` map table of a ``define`` input (the DeFINE paper's low-dimensional
+output layer: the model's last layer produces ``n``-dim states, scored against the map table)."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -7,6 +9,7 @@ from .compact_output import CompactOutputLayer
 from .errors import CompactConfigError
 from .factory import register_output_layer
 from .options import get_option
+from .define_embedding import DeFINEEmbedding
 from .standard_embedding import StandardEmbedding
 
 
@@ -16,19 +19,38 @@ class SoftmaxOutput(CompactOutputLayer):
 
     Args:
         vocab_size: V.  input_dim: H.  bias: learn a per-word bias.
-        tied_input: a ``standard`` input embedding whose ``[V, H]`` table is shared.
+        tied_input: a ``standard`` input embedding whose ``[V, H]`` table is shared, or a
+            ``define`` input whose ``[V, n]`` map table is shared (then ``H`` must be ``n``).
     """
 
     def __init__(self, vocab_size: int, input_dim: int, bias: bool = False, tied_input=None):
         super().__init__(vocab_size, input_dim, bias)
-        if tied_input is not None:
+        if isinstance(tied_input, DeFINEEmbedding):
+            self.weight = self._define_table(tied_input)
+        elif tied_input is not None:
             self.check_tie_type(tied_input, StandardEmbedding,
-                                "use matching types (adaptive/adaptive, slim/slim, hashnet/hashnet) or drop the flag")
+                                "use matching types (standard or define/softmax, adaptive/adaptive, slim/slim, "
+                                "hashnet/hashnet) or drop the flag")
             self.check_tie_shape(tied_input)
             self.weight = tied_input.weight
         else:
             self.weight = nn.Parameter(torch.empty(vocab_size, input_dim))
             nn.init.normal_(self.weight, mean=0.0, std=input_dim ** -0.5)
+
+    def _define_table(self, emb: DeFINEEmbedding) -> nn.Parameter:
+        table = emb.map_layer.weight  # [V, n]
+        if table.size(1) != self.input_dim:
+            raise CompactConfigError(
+                "--tie-input-output",
+                f"a softmax tied to --input-embedding define shares its V x {table.size(1)} map table "
+                f"(--define-map-dim), but the output layer's input dim is {self.input_dim}",
+                f"set --decoder-output-dim {table.size(1)} (awd_lstm_lm / compact_lstm_lm set it themselves "
+                "when tied to define) or drop --tie-input-output")
+        if table.size(0) != self.vocab_size:
+            raise CompactConfigError(
+                "--tie-input-output", f"input vocabulary {table.size(0)} != output vocabulary {self.vocab_size}",
+                "use one dictionary for both sides or drop --tie-input-output")
+        return table
 
     def logits(self, hidden):
         return self.add_bias(F.linear(hidden, self.weight))
