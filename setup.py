@@ -14,6 +14,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["fairseq_compactemb", "fairseq_compactemb.*"]),
+    # the slim output layer's C++ kernel is compiled at first use (torch.utils.cpp_extension)
+    package_data={"fairseq_compactemb.modules": ["kernels/*.cpp"]},
     install_requires=["numpy", "sacrebleu", "sentencepiece"],
     entry_points={
         "console_scripts": [

@@ -196,6 +196,7 @@ def ms(t: float) -> str:
 def part_output(sz: Sizes) -> dict:
     from fairseq_compactemb.modules.adaptive_softmax_output import AdaptiveSoftmaxOutput
     from fairseq_compactemb.modules.hashnet_output import HashNetOutput
+    from fairseq_compactemb.modules import slim_kernel
     from fairseq_compactemb.modules.slim_output import SlimOutput
 
     V, H, N, K, c = sz.out_vocab, sz.out_hidden, sz.out_rows, sz.out_subvectors, sz.out_compression
@@ -220,7 +221,14 @@ def part_output(sz: Sizes) -> dict:
         err = (fns["slim"]() - ref).abs().max().item()
         # where slim's time goes: its two steps alone, and a plain log-softmax of an [N, V] table
         table_ = slim.partial_table(x)
+        kernel = slim_kernel.usable(table_)
+
+        def slim_pytorch():
+            with slim_kernel.disabled():
+                return slim.log_probs(x)
+
         steps = {
+            "slim without the C++ kernel": slim_pytorch,
             "dense h @ W.T alone": lambda: x @ W.t(),
             "slim step 1 (partial table)": lambda: slim.partial_table(x),
             "slim step 2 (gather-sum)": lambda: slim.gather_sum(table_, slim.assignment),
@@ -242,11 +250,12 @@ def part_output(sz: Sizes) -> dict:
                         ("adaptive", "adaptive softmax")):
         rows.append([label, ms(med(times[name])), ms(min(times[name])), f"{d / med(times[name]):.2f}x"])
     print(table(rows, ["fp32", "median", "min", "dense/this"]))
-    print(f"slim vs dense: max |log-prob difference| = {err:.2e} (fp32)")
+    print(f"slim vs dense: max |log-prob difference| = {err:.2e} (fp32); slim's fused C++ gather-sum + "
+          f"log-softmax kernel: {'used' if kernel else 'not available (pure-PyTorch path)'}")
     print("parts, timed alone in the same loop (medians): " + ", ".join(
         f"{name} {ms(med(times[name]))}" for name in steps))
     res.update(fp32_s={k: med(v) for k, v in times.items() if k not in steps},
-               parts_s={k: med(times[k]) for k in steps}, slim_max_abs_err=err,
+               parts_s={k: med(times[k]) for k in steps}, slim_max_abs_err=err, slim_kernel=kernel,
                slim_vs_dense=d / med(times["slim"]), adaptive_vs_dense=d / med(times["adaptive"]),
                hashnet_vs_dense=d / med(times["hashnet"]), hashnet_timed_vocab=Vh)
     res.update(part_output_bf16(sz, slim, x))

@@ -10,6 +10,8 @@
 #    not needed for text, and it cannot be met with this torch). numpy stays < 2: fairseq 0.12
 #    still calls np.compat.long / np.int (hub scoring, some batching paths).
 #  * this package: editable install (pip install --no-deps -e .).
+#  * the slim output layer's optional C++ kernel: JIT-built once by torch (needs a C++ compiler
+#    and ninja; cached under ~/.cache/torch_extensions); without it the layer uses PyTorch.
 set -euo pipefail
 PY=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
@@ -27,8 +29,21 @@ PYEOF
   )
 }
 
+build_kernel() {
+  if ! command -v ninja >/dev/null 2>&1 && ! "$PY" -c "import ninja" >/dev/null 2>&1; then
+    "$PY" -m pip install --disable-pip-version-check -q ninja || true
+  fi
+  if (cd / && "$PY" -c "import sys; from fairseq_compactemb.modules import slim_kernel; sys.exit(slim_kernel.load() is None)") >/dev/null 2>&1; then
+    echo "[install] slim output C++ kernel built"
+  else
+    echo "[install] WARNING: the slim output C++ kernel did not build; slim log-probs use the slower PyTorch path" \
+         "(details: $PY -c 'from fairseq_compactemb.modules import slim_kernel; slim_kernel.load(verbose=True)')"
+  fi
+}
+
 if ready; then
   echo "[install] all dependencies present ($("$PY" -c 'import torch,fairseq;print("torch",torch.__version__,"fairseq",fairseq.__version__)'))"
+  build_kernel
   exit 0
 fi
 
@@ -57,4 +72,5 @@ echo "[install] fairseq-compactemb (editable)"
 "${PIP[@]}" --no-build-isolation --no-deps -e "$REPO"
 
 ready || { echo "[install] FAILED: imports still broken, run: $PY -c 'import fairseq_compactemb'"; exit 1; }
+build_kernel
 echo "[install] done"

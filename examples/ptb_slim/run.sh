@@ -14,25 +14,28 @@ echo "[ptb_slim] vocabulary V=$V"
 
 # ---- model sizes and training (Zaremba et al. 2014 recipe, as the paper) ---------------------
 # --required-batch-size-multiple 1: with fairseq's default of 8, --batch-size 20 silently becomes 16
+# Zaremba et al.'s SGD lr 1 and clip 5 apply to a loss SUMMED over the 35 steps (averaged over the
+# batch); fairseq averages over every token, so the same update is lr 35 and clip 5/35
+ZAREMBA_SGD=(--optimizer sgd --lr 35 --clip-norm 0.142857)
 BATCH=(--tokens-per-sample 35 --sample-break-mode none --batch-size 20 --required-batch-size-multiple 1)
 # Table 2 (slim input + output vs equal-size baselines): model size and compression rates 1/den
 IO_SIZE=650; IO_DENS="10 100"
 if [ "$SMOKE" = 1 ]; then
     SMALL=(--decoder-hidden-size 24); MEDIUM=(--decoder-hidden-size 32); K=4; SWEEP_DIM=32
     SWEEP_K="1 2 4 8 16 32"; SWEEP_SIZE=650; SIZES="650"
-    TRAIN=(--task language_modeling "${BATCH[@]}" --optimizer sgd --lr 1.0 --clip-norm 5 --max-update 40
+    TRAIN=(--task language_modeling "${BATCH[@]}" "${ZAREMBA_SGD[@]}" --max-update 40
            --max-valid-steps 5 --no-epoch-checkpoints --log-format simple --log-interval 20 --num-workers 0 --seed 1)
 elif [ "$REDUCED" = 1 ]; then
     # whole PTB, the 300-unit model of Table 1, every row 2,000 updates (1.5 epochs of 1,327) at
     # lr 1 (Zaremba et al. keep lr 1 for the first epochs); Table 2 and the K sweep at 300 units too
     SMALL=(); MEDIUM=(); K=10; SWEEP_DIM=300
     SWEEP_K="1 2 4 10 30 300"; SWEEP_SIZE=300; SIZES="300"; IO_SIZE=300; IO_DENS="4 8 32"
-    TRAIN=(--task language_modeling "${BATCH[@]}" --optimizer sgd --lr 1.0 --clip-norm 5 --max-update 2000
+    TRAIN=(--task language_modeling "${BATCH[@]}" "${ZAREMBA_SGD[@]}" --max-update 2000
            --no-epoch-checkpoints --log-format simple --log-interval 200 --num-workers 0 --seed 1)
 else
     SMALL=(); MEDIUM=(); K=10; SWEEP_DIM=512
     SWEEP_K="1 2 4 8 16 32 64 128 256 512"; SWEEP_SIZE=650; SIZES="300 650"
-    TRAIN=(--task language_modeling "${BATCH[@]}" --optimizer sgd --lr 1.0 --clip-norm 5 --lr-scheduler fixed
+    TRAIN=(--task language_modeling "${BATCH[@]}" "${ZAREMBA_SGD[@]}" --lr-scheduler fixed
            --force-anneal 7 --lr-shrink 0.8333 --max-epoch 39 --no-epoch-checkpoints --log-format simple
            --log-interval 100 --seed 1)
 fi

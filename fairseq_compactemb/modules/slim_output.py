@@ -16,7 +16,9 @@ and there are only ``M`` distinct partial products per hidden state. The paper's
 The table is laid out ``[M, N]`` so that step 2 is one
 :func:`~torch.nn.functional.embedding_bag` (``mode="sum"``, one bag of ``K`` rows per word):
 each lookup reads ``N`` contiguous floats. :meth:`log_probs` fuses step 2 with the softmax in
-cache-sized chunks of the vocabulary. Nothing of size ``V x H`` is ever built.
+cache-sized chunks of the vocabulary: on CPU in float32 without autograd with the C++ kernel
+of :mod:`.slim_kernel` (one pass, no intermediate copies), else in PyTorch. Nothing of size
+``V x H`` is ever built.
 """
 from typing import List
 
@@ -27,6 +29,7 @@ from torch import nn
 from .compact_output import CompactOutputLayer
 from .errors import CompactConfigError
 from .factory import register_output_layer
+from . import slim_kernel
 from .options import get_option, get_output_option
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 from .slim_embedding import SlimEmbedding
@@ -136,8 +139,25 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         out = torch.empty(x.size(0), self.vocab_size, dtype=torch.float32, device=x.device)
         rows = max(1, _PARTIAL_BUDGET // self.pool_size)
         for start in range(0, x.size(0), rows):
-            self._fused_log_softmax(self.partial_table(x[start:start + rows]), out[start:start + rows])
+            table = self.partial_table(x[start:start + rows])
+            if table.device.type == "cpu" and table.dtype != torch.float32:
+                # bf16/fp16 weights: the GEMM ran in low precision (half the bytes to stream); the
+                # gather-sum and softmax run in float32 (CPU has no fast half-precision gather)
+                table = table.float()
+            if slim_kernel.usable(table):
+                slim_kernel.fused_log_softmax(table, self._assignment_int32(), self.bias, out[start:start + rows])
+            else:
+                self._fused_log_softmax(table, out[start:start + rows])
         return out.view(*hidden.shape[:-1], self.vocab_size)
+
+    def _assignment_int32(self) -> torch.Tensor:
+        """int32 copy of the assignment for the C++ kernel (half the index bytes to stream),
+        rebuilt whenever the buffer is replaced or changed in place (load_state_dict)."""
+        key = (self.assignment.data_ptr(), self.assignment._version, self.assignment.device)
+        if getattr(self, "_i32_key", None) != key:
+            self._i32 = self.assignment.to(torch.int32).contiguous()
+            self._i32_key = key
+        return self._i32
 
     def _fused_log_softmax(self, table: torch.Tensor, out: torch.Tensor) -> None:
         """Fill ``out [N, V]`` with log-softmax scores, one vocabulary chunk at a time: each
