@@ -21,3 +21,29 @@ PRESETS = [
 def test_preset_parameter_count_matches_paper(arch, vocab, extra, reported, source):
     n = count_parameters(build_for_vocab(arch, vocab, extra))
     assert abs(n - reported) / reported < 0.05, f"{arch}: {n:,} vs {reported:,.0f} ({source})"
+
+
+@pytest.mark.parametrize("arch,vocab", [
+    # ADP-T -> ADP: the adaptive softmax gets its own bands (Baevski & Auli's ADP row)
+    ("compact_transformer_lm_wiki103", 267_735),
+    ("compact_transformer_xl_wt103", 267_735),
+    ("awd_lstm_lm_ptb", 10_000),
+])
+def test_no_tie_input_output_unties_a_tying_preset(arch, vocab):
+    tied = build_for_vocab(arch, vocab, [])
+    untied = build_for_vocab(arch, vocab, ["--no-tie-input-output"])
+    assert getattr(tied.decoder, "compact_output") is not None
+    out_t, out_u = tied.decoder.compact_output, untied.decoder.compact_output
+    shared = {id(p) for p in tied.decoder.embed_tokens.parameters()}
+    assert any(id(p) in shared for p in out_t.parameters())
+    shared_u = {id(p) for p in untied.decoder.embed_tokens.parameters()}
+    assert not any(id(p) in shared_u for p in out_u.parameters())
+    assert count_parameters(untied) > count_parameters(tied)
+
+
+def test_tie_and_no_tie_together_is_a_config_error():
+    from fairseq_compactemb.modules import CompactConfigError
+
+    with pytest.raises(CompactConfigError) as e:
+        build_for_vocab("compact_lstm_lm", 1000, ["--tie-input-output", "--no-tie-input-output"])
+    assert e.value.flag == "--no-tie-input-output"

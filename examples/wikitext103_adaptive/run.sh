@@ -53,8 +53,8 @@ elif [ "$REDUCED" = 1 ]; then
            --log-format simple --log-interval 100 --num-workers 0 --seed 1)
     EVAL=(--tokens-per-sample 128 --context-window 64 --sample-break-mode none --max-tokens 4096 --gen-subset test)
 else
-    # compact_transformer_lm_wiki103 = these dimensions; the base arch is used for the untied rows
-    # because a preset's --tie-input-output cannot be switched off on the command line
+    # compact_transformer_lm_wiki103 = these dimensions (ADP-T); the untied rows spell them out on
+    # the base arch (equivalently: --arch compact_transformer_lm_wiki103 --no-tie-input-output ...)
     DIMS=(--decoder-layers 16 --decoder-embed-dim 1024 --decoder-ffn-embed-dim 4096 --decoder-attention-heads 8
           --dropout 0.3 --attention-dropout 0.1 --activation-dropout 0.1 --no-decoder-final-norm)
     CUTOFFS=20000,60000

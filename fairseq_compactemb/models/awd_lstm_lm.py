@@ -20,7 +20,7 @@ from torch import nn
 
 from ..modules import CompactConfigError
 from ..modules.awd_regularization import LockedDropout, WeightDropLSTM, add_penalty_gradient, word_dropout_mask
-from .compact_embedding_config import CompactEmbeddingConfig
+from .compact_embedding_config import CompactEmbeddingConfig, apply_preset
 from .compact_embeddings import build_decoder_embeddings, tied_output_dim
 from .compact_output_decoder import CompactOutputDecoderMixin
 
@@ -116,13 +116,11 @@ def awd_lstm_lm_ptb(cfg):
     output the tie is left to --tie-input-output."""
     standard_ends = getattr(cfg, "input_embedding", None) in (None, "standard") and \
         getattr(cfg, "output_layer", None) in (None, "softmax")
-    for name, value in dict(decoder_embed_dim=400, decoder_hidden_size=1150, decoder_layers=3,
-                            dropout=0.4, dropouth=0.25, dropouti=0.4, dropoute=0.1, wdrop=0.5,
-                            ar_alpha=2.0, tar_beta=1.0, output_bias=True).items():
-        if getattr(cfg, name, None) is None:
-            setattr(cfg, name, value)
+    apply_preset(cfg, decoder_embed_dim=400, decoder_hidden_size=1150, decoder_layers=3,
+                 dropout=0.4, dropouth=0.25, dropouti=0.4, dropoute=0.1, wdrop=0.5,
+                 ar_alpha=2.0, tar_beta=1.0, output_bias=True)
+    if standard_ends:
+        apply_preset(cfg, tie_input_output=True)
     if getattr(cfg, "decoder_output_dim", None) is None:  # the embedding size (the map size n
         # for a softmax tied to a define input: the DeFINE paper's setting)
         cfg.decoder_output_dim = tied_output_dim(cfg, cfg.decoder_embed_dim, cfg.decoder_embed_dim)
-    if standard_ends and getattr(cfg, "tie_input_output", None) is None:
-        cfg.tie_input_output = True

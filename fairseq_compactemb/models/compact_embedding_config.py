@@ -44,3 +44,13 @@ def fill_embedding_defaults(args) -> None:
     for f in dataclasses.fields(EmbeddingOptions):
         if getattr(args, f.name, None) is None:
             setattr(args, f.name, f.default)
+
+
+def apply_preset(cfg, **values) -> None:
+    """Architecture presets: give every option the command line left unset (``None``) the
+    preset's value. ``--no-tie-input-output`` wins over a preset's ``tie_input_output=True``."""
+    for name, value in values.items():
+        if name == "tie_input_output" and getattr(cfg, "no_tie_input_output", False):
+            value = False
+        if getattr(cfg, name, None) is None:
+            setattr(cfg, name, value)

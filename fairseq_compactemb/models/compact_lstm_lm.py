@@ -15,7 +15,7 @@ from fairseq.models import register_model_architecture
 from omegaconf import II
 from torch import nn
 
-from .compact_embedding_config import CompactEmbeddingConfig
+from .compact_embedding_config import CompactEmbeddingConfig, apply_preset
 from .compact_embeddings import build_decoder_embeddings, tied_output_dim
 from .compact_output_decoder import CompactOutputDecoderMixin
 from .config_checks import check_dropouts
@@ -86,17 +86,11 @@ class CompactLSTMLanguageModel(FairseqLanguageModel):
         return cls(CompactLSTMDecoder(cfg, task.target_dictionary))
 
 
-def _defaults(cfg, **values):
-    for name, value in values.items():
-        if getattr(cfg, name, None) is None:
-            setattr(cfg, name, value)
-
-
 @register_model_architecture("compact_lstm_lm", "compact_lstm_lm_ptb_300")
 def compact_lstm_lm_ptb_300(cfg):
     """Slim-embeddings PTB table, small model: 2 x 300 LSTM, slim input K=10 (M=10,000 = 10% of
     a 10k x 300 table; the paper sweeps M = 20K/10K/6.25K/5K/1K with --slim-pool)."""
-    _defaults(cfg, decoder_hidden_size=300, decoder_layers=2, dropout=0.5,
+    apply_preset(cfg, decoder_hidden_size=300, decoder_layers=2, dropout=0.5,
               input_embedding="slim", slim_subvectors=10, slim_pool=10000)
 
 
@@ -104,7 +98,7 @@ def compact_lstm_lm_ptb_300(cfg):
 def compact_lstm_lm_ptb_650(cfg):
     """Slim-embeddings PTB table, medium model (Zaremba et al. 2014 medium: 2 x 650, dropout 0.5,
     20M parameters with standard embeddings), slim input K=10, M=10,000."""
-    _defaults(cfg, decoder_hidden_size=650, decoder_layers=2, dropout=0.5,
+    apply_preset(cfg, decoder_hidden_size=650, decoder_layers=2, dropout=0.5,
               input_embedding="slim", slim_subvectors=10, slim_pool=10000)
 
 
@@ -113,5 +107,5 @@ def compact_lstm_lm_gbw_2048(cfg):
     """Slim-embeddings One Billion Word model: 2 x 2048 LSTM, slim input and slim output with
     K=8 sub-vectors (set the pools with --slim-pool / --output-slim-pool, e.g. V*K/32 and
     V*K/8 for the paper's 1/32 input and 1/8 output compression), NCE or importance sampling."""
-    _defaults(cfg, decoder_hidden_size=2048, decoder_layers=2, dropout=0.1,
+    apply_preset(cfg, decoder_hidden_size=2048, decoder_layers=2, dropout=0.1,
               input_embedding="slim", slim_subvectors=8, output_layer="slim", output_slim_subvectors=8)

@@ -12,7 +12,7 @@ from typing import Optional
 from fairseq.models import FairseqLanguageModel, register_model, register_model_architecture
 from fairseq.models.transformer_lm import DEFAULT_MAX_TARGET_POSITIONS, TransformerLanguageModelConfig
 
-from .compact_embedding_config import CompactEmbeddingConfig
+from .compact_embedding_config import CompactEmbeddingConfig, apply_preset
 from .compact_embeddings import build_decoder_embeddings
 from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
 from .config_checks import check_dropouts, check_heads
@@ -55,32 +55,27 @@ class CompactTransformerLanguageModel(FairseqLanguageModel):
         return cls(CompactTransformerDecoder(cfg, task.target_dictionary, embed, output, no_encoder_attn=True))
 
 
-def _default(cfg, name, value):
-    if getattr(cfg, name, None) is None:
-        setattr(cfg, name, value)
-
-
 @register_model_architecture("compact_transformer_lm", "compact_transformer_lm_wiki103")
 def compact_transformer_lm_wiki103(cfg):
     """Baevski & Auli (2019) WikiText-103 ADP-T: 16 layers, d=1024, ffn 4096, 8 heads, adaptive
     input + tied adaptive softmax, cutoffs 20000,60000, factor 4 (paper: 246.9M parameters)."""
-    for name, value in dict(
+    apply_preset(
+        cfg,
         decoder_layers=16, decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_attention_heads=8,
         dropout=0.3, attention_dropout=0.1, activation_dropout=0.1, no_decoder_final_norm=True,
         input_embedding="adaptive", output_layer="adaptive", tie_input_output=True,
         adaptive_cutoffs="20000,60000", adaptive_factor=4.0, adaptive_softmax_dropout=0.2,
-    ).items():
-        _default(cfg, name, value)
+    )
 
 
 @register_model_architecture("compact_transformer_lm", "compact_transformer_lm_gbw")
 def compact_transformer_lm_gbw(cfg):
     """Baevski & Auli (2019) One Billion Word large ADP: 12 layers (fairseq's transformer_lm_gbw
     preset), d=1024... see examples/one_billion_word for the exact reported configurations."""
-    for name, value in dict(
+    apply_preset(
+        cfg,
         decoder_layers=12, decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_attention_heads=16,
         dropout=0.1, attention_dropout=0.1, no_decoder_final_norm=True,
         input_embedding="adaptive", output_layer="adaptive", tie_input_output=True,
         adaptive_cutoffs="60000,160000", adaptive_factor=4.0,
-    ).items():
-        _default(cfg, name, value)
+    )

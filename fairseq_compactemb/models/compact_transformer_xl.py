@@ -34,7 +34,7 @@ from torch import nn
 from ..modules import CompactConfigError
 from ..modules.relative_attention import TransformerXLStack
 from ..tasks import truncated_bptt_lm  # noqa: F401  (registers the task this model is meant for)
-from .compact_embedding_config import CompactEmbeddingConfig
+from .compact_embedding_config import CompactEmbeddingConfig, apply_preset
 from .compact_embeddings import build_decoder_embeddings
 from .compact_output_decoder import CompactOutputDecoderMixin
 from .compact_transformer_lm import derive_lm_dims
@@ -220,11 +220,6 @@ class CompactTransformerXLModel(FairseqLanguageModel):
         self.decoder.reset_memory()
 
 
-def _default(cfg, name, value):
-    if getattr(cfg, name, None) is None:
-        setattr(cfg, name, value)
-
-
 @register_model_architecture("compact_transformer_xl", "compact_transformer_xl_wt103")
 def compact_transformer_xl_wt103(cfg):
     """Transformer-XL base on WikiText-103 (Dai et al. 2019, ``run_wt103_base.sh``): 16 layers,
@@ -237,10 +232,10 @@ def compact_transformer_xl_wt103(cfg):
     151.78M parameters at V=267,735 (paper: 151M): our adaptive input has a d x d projection
     per band even at factor 1, where the original has none (+0.67M).
     """
-    for name, value in dict(
+    apply_preset(
+        cfg,
         decoder_layers=16, decoder_embed_dim=410, decoder_attention_heads=10, decoder_head_dim=41,
         decoder_ffn_embed_dim=2100, dropout=0.1, attention_dropout=0.0, mem_len=150, clamp_len=-1,
         input_embedding="adaptive", output_layer="adaptive", tie_input_output=True, output_bias=True,
         adaptive_cutoffs="20000,40000,200000", adaptive_factor=1.0,
-    ).items():
-        _default(cfg, name, value)
+    )

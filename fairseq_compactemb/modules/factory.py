@@ -62,6 +62,9 @@ def build_output_layer(
     """The ``--output-layer`` of ``cfg``; tied to ``input_embedding`` if ``--tie-input-output``."""
     cls = _lookup(OUTPUT_LAYERS, "--output-layer", get_option(cfg, "output_layer"))
     tied = input_embedding if get_option(cfg, "tie_input_output") else None
+    if get_option(cfg, "tie_input_output") and get_option(cfg, "no_tie_input_output"):
+        raise CompactConfigError("--no-tie-input-output", "given together with --tie-input-output",
+                                 "pass only one of them")
     if get_option(cfg, "tie_input_output") and input_embedding is None:
         raise CompactConfigError(
             "--tie-input-output", "this model has no target-side input embedding to tie to",

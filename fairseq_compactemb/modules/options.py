@@ -23,6 +23,11 @@ class EmbeddingOptions:
         metadata={"help": "share input embedding and output layer weights (softmax<->standard, "
                           "adaptive<->adaptive, slim<->slim, hashnet<->hashnet)"},
     )
+    no_tie_input_output: bool = field(
+        default=False,
+        metadata={"help": "do not tie, even when the --arch preset ties input and output "
+                          "(e.g. compact_transformer_lm_wiki103 is ADP-T; with this flag it is ADP)"},
+    )
     output_bias: bool = field(
         default=False, metadata={"help": "add a learned per-word bias to the output logits"}
     )
