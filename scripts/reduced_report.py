@@ -110,7 +110,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, help="also write the markdown here")
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
-    files = sorted(args.work.rglob("results.tsv"))
+    # oldest first: a row re-run later (in another folder) wins
+    files = sorted(args.work.rglob("results.tsv"), key=lambda f: f.stat().st_mtime)
     if not files:
         sys.exit(f"reduced_report.py: no results.tsv under {args.work} (run examples/run_reduced.sh first)")
     by_recipe = {}

@@ -390,3 +390,15 @@ def test_lm_tied_to_define_outputs_map_dim_states(arch):
     assert out.input_dim == 16 and out.weight is tied.decoder.embed_tokens.map_layer.weight
     # the tie saves the V x H output table, and the output table shrinks to the map size
     assert count_parameters(tied) < count_parameters(untied) - 1000 * 16
+
+
+@pytest.mark.parametrize("d,n,k,levels,activation", [
+    (256, 64, 512, 3, "gelu"), (200, 64, 256, 3, "relu"), (1024, 128, 1024, 7, "prelu")])
+def test_initial_vectors_have_the_standard_table_scale(d, n, k, levels, activation):
+    # models scale embeddings by sqrt(d) assuming a N(0, d^-0.5) table: DeFINE must start there too
+    torch.manual_seed(0)
+    emb = DeFINEEmbedding(3000, d, padding_idx=1, map_dim=n, expand_dim=k, levels=levels,
+                          max_groups=4, activation=activation)
+    std = emb(torch.randint(4, 3000, (32, 16))).std().item()
+    assert 0.7 * d ** -0.5 < std < 1.3 * d ** -0.5
+    assert torch.count_nonzero(emb.reduce.bias) == 0

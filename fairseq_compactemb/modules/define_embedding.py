@@ -10,6 +10,11 @@ vocabulary-independent expand/reduce part, instead of ``V*d``.
 The reduce step is a plain ``nn.Linear(k, d)`` (with bias, no LayerNorm or activation). This
 is our reading of the paper's Reduce step (a linear projection of the expanded vector to the
 model dimension); the model adds its own scaling/normalisation/dropout after the embedding.
+It is initialised so that a token's vector starts at the scale of the ``standard`` table it
+replaces (std ``d ** -0.5``, zero bias): fairseq transformers multiply embeddings by
+``sqrt(d)`` assuming that scale, and with PyTorch's default ``Linear`` init the DeFINE vectors
+came out 6-12x larger (std ~0.37 at every d), which swamped the positional encodings (a
+reduced-scale Multi30k transformer reached 10.5 BLEU instead of 30).
 
 Because the vector of a token does not depend on its context, the whole ``V x d`` table can
 be computed once for inference (:meth:`DeFINEEmbedding.cache_table`) or exported as an
@@ -69,6 +74,10 @@ class DeFINEEmbedding(CompactInputEmbedding):
         self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups,
                                                  transform, activation)
         self.reduce = nn.Linear(expand_dim, embedding_dim)
+        # the expanded features are LayerNorm-ed then activated: E[x^2] ~ 1/2 per feature, so this
+        # std gives outputs of std ~ d^-0.5, the standard table's (see the module docstring)
+        nn.init.normal_(self.reduce.weight, mean=0.0, std=(2.0 / (expand_dim * embedding_dim)) ** 0.5)
+        nn.init.zeros_(self.reduce.bias)
         self.register_buffer("cached_table", None, persistent=False)
         self._cache_key = None
 
