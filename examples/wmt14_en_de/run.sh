@@ -60,7 +60,9 @@ if want base; then
     generate base "$BIN" "${SCORE[@]}"
 fi
 if want base-define; then
-    train base-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}"     # DeFINE input shared by encoder and decoder
+    # DeFINE input shared by encoder and decoder; as the DeFINE paper, the output is learned in the
+    # low n-dim space: the decoder projects to n and the softmax is tied to the V x n map table
+    train base-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" --tie-input-output
     generate base-define "$BIN" "${SCORE[@]}"
 fi
 print_results

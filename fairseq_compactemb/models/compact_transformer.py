@@ -13,6 +13,7 @@ from fairseq.models.transformer.transformer_legacy import base_architecture, tra
 
 from ..modules import CompactConfigError
 from .compact_embedding_config import add_embedding_args, fill_embedding_defaults
+from .compact_embeddings import tied_output_dim
 from .compact_embeddings import build_decoder_embeddings, build_encoder_embedding
 from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
 from .config_checks import check_dropouts, check_heads
@@ -66,7 +67,10 @@ class CompactTransformerModel(TransformerModel):
 def compact_transformer(args):
     fill_embedding_defaults(args)
     if getattr(args, "tie_input_output", False) and getattr(args, "decoder_output_dim", None) is None:
-        args.decoder_output_dim = getattr(args, "decoder_input_dim", None)  # tied weights must fit
+        # tied weights must fit: the decoder input dim, or DeFINE's map size n for a softmax tied
+        # to the map table (the decoder then projects its d-dim states down to n)
+        dim = getattr(args, "decoder_input_dim", None) or getattr(args, "decoder_embed_dim", None)
+        args.decoder_output_dim = tied_output_dim(args, dim, dim) if dim is not None else None
     base_architecture(args)
 
 
