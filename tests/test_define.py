@@ -402,3 +402,18 @@ def test_initial_vectors_have_the_standard_table_scale(d, n, k, levels, activati
     std = emb(torch.randint(4, 3000, (32, 16))).std().item()
     assert 0.7 * d ** -0.5 < std < 1.3 * d ** -0.5
     assert torch.count_nonzero(emb.reduce.bias) == 0
+
+
+def test_translation_model_tied_to_define_projects_to_map_dim():
+    from fairseq_compactemb.model_size import build_for_vocab, count_parameters
+
+    flags = ["--share-all-embeddings", "--encoder-layers", "1", "--decoder-layers", "1",
+             "--encoder-embed-dim", "32", "--decoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
+             "--decoder-ffn-embed-dim", "64", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+             "--input-embedding", "define", "--define-map-dim", "8", "--define-expand-dim", "32",
+             "--define-levels", "2", "--define-max-groups", "2"]
+    tied = build_for_vocab("compact_transformer", 500, flags + ["--tie-input-output"])
+    untied = build_for_vocab("compact_transformer", 500, flags)
+    out = tied.decoder.compact_output
+    assert out.input_dim == 8 and out.weight is tied.encoder.embed_tokens.map_layer.weight
+    assert count_parameters(untied) - count_parameters(tied) == 500 * 32 - 32 * 8  # V x d table out, d -> n in
