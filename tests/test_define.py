@@ -360,7 +360,16 @@ def test_softmax_tied_to_define_shares_the_map_table_exactly():
     out = SoftmaxOutput(50, 8, tied_input=emb)
     assert out.weight is emb.map_layer.weight
     hidden = torch.randn(3, 5, 8)
-    torch.testing.assert_close(out.logits(hidden), hidden @ emb.map_layer.weight.t(), rtol=0, atol=0)
+    # used at n^-0.5: the map table is N(0, 1), an untied softmax N(0, 1/n)
+    torch.testing.assert_close(out.logits(hidden), (hidden * 8 ** -0.5) @ emb.map_layer.weight.t())
+    ids = torch.tensor([3, 7, 7, 49])
+    torch.testing.assert_close(out.score(hidden.view(-1, 8), ids), out.logits(hidden).view(-1, 50)[:, ids])
+    targets = torch.randint(0, 50, (15,))
+    full = out.logits(hidden).view(-1, 50)
+    torch.testing.assert_close(out.score_targets(hidden.view(-1, 8), targets), full[torch.arange(15), targets])
+    t_logits, s_logits = out.score_sample(hidden.view(-1, 8), targets, ids)
+    torch.testing.assert_close(t_logits, full[torch.arange(15), targets])
+    torch.testing.assert_close(s_logits, full[:, ids])
     # one tensor, so the output loss trains the map table the input uses
     out.logits(hidden).sum().backward()
     assert emb.map_layer.weight.grad is not None and emb.map_layer.weight.grad.abs().sum() > 0
