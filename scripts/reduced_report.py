@@ -44,7 +44,7 @@ EXPERIMENTS = [
     ("4. PTB, small AWD-LSTM (200 / 600 / 3 layers) with and without DeFINE",
      "ptb_awd_define", ["awd", "awd-define"], "reduced_awd_define.png",
      "fewer parameters, no worse perplexity"),
-    ("5a. Multi30k EN-DE, 3+3-layer d=256 transformer: standard vs DeFINE embeddings",
+    ("5a. Multi30k EN-DE, 2+2-layer d=256 transformer: standard (tied) vs DeFINE embeddings (softmax tied to the map table)",
      "wmt14_en_de", ["base", "base-define"], "reduced_multi30k.png", "fewer parameters, similar BLEU"),
     ("5b. Multi30k n-best (10) reranking with a normal and a slim (1/8 in + out) German LSTM LM",
      "mt_rerank", ["lm-normal", "lm-slim", "mt-1best", "rerank-none", "rerank-normal", "rerank-slim"], None,
