@@ -10,6 +10,7 @@ number beside each row where the paper has one, and draws one plot per experimen
 """
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,7 +97,7 @@ def plot(rows, table, path, title, k_sweep=False):
     ax.set_xscale("log", base=2 if k_sweep else 10)
     ax.set_xlabel("sub-vectors K (log scale)" if k_sweep else "parameters (log scale)")
     ax.set_ylabel(f"test {ykey}" if ykey == "BLEU" else "test perplexity")
-    ax.set_title("REDUCED SCALE - " + title, fontsize=8)
+    ax.set_title(textwrap.fill("REDUCED SCALE - " + title, 90), fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
