@@ -80,9 +80,13 @@ class CompactOutputLayer(nn.Module):
             raise CompactConfigError(
                 "--tie-input-output", f"input embedding dim {emb.embedding_dim} != output layer input dim {self.input_dim}",
                 "make the decoder output dim equal the embedding dim or drop --tie-input-output")
-        if emb.num_embeddings != self.vocab_size:
+        self.check_tie_vocab(emb.num_embeddings)
+
+    def check_tie_vocab(self, input_vocab: int) -> None:
+        """Raise a CompactConfigError unless the tied input has this layer's vocabulary size."""
+        if input_vocab != self.vocab_size:
             raise CompactConfigError(
-                "--tie-input-output", f"input vocabulary {emb.num_embeddings} != output vocabulary {self.vocab_size}",
+                "--tie-input-output", f"input vocabulary {input_vocab} != output vocabulary {self.vocab_size}",
                 "use one dictionary for both sides or drop --tie-input-output")
 
     def num_parameters(self) -> int:

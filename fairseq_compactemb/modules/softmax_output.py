@@ -50,12 +50,9 @@ class SoftmaxOutput(CompactOutputLayer):
                 "--tie-input-output",
                 f"a softmax tied to --input-embedding define shares its V x {table.size(1)} map table "
                 f"(--define-map-dim), but the output layer's input dim is {self.input_dim}",
-                f"set --decoder-output-dim {table.size(1)} (awd_lstm_lm / compact_lstm_lm set it themselves "
-                "when tied to define) or drop --tie-input-output")
-        if table.size(0) != self.vocab_size:
-            raise CompactConfigError(
-                "--tie-input-output", f"input vocabulary {table.size(0)} != output vocabulary {self.vocab_size}",
-                "use one dictionary for both sides or drop --tie-input-output")
+                f"set --decoder-output-dim {table.size(1)} (awd_lstm_lm, compact_lstm_lm and "
+                "compact_transformer set it themselves when tied to define) or drop --tie-input-output")
+        self.check_tie_vocab(table.size(0))
         return table
 
     def _scaled(self, hidden):
