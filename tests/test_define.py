@@ -140,7 +140,7 @@ def test_one_level_one_group_is_linear_layernorm_activation(variant, activation)
                                     transform=variant, activation=activation))
     layer = emb.expand.levels[0]
     tokens = torch.tensor([[0, 3, 19], [7, 7, 1]])
-    e = emb.map_layer.weight[tokens]
+    e = emb.map_layer.weight[tokens] * 5 ** 0.5  # the table is stored at 1/sqrt(n)
     y = e @ layer.linear.weight[0] + layer.linear.bias[0]
     y = F.layer_norm(y, (7,), layer.norm_weight[0], layer.norm_bias[0])
     y = act(activation, y, None if layer.prelu_weight is None else layer.prelu_weight[0, 0])
@@ -360,8 +360,8 @@ def test_softmax_tied_to_define_shares_the_map_table_exactly():
     out = SoftmaxOutput(50, 8, tied_input=emb)
     assert out.weight is emb.map_layer.weight
     hidden = torch.randn(3, 5, 8)
-    # used at n^-0.5: the map table is N(0, 1), an untied softmax N(0, 1/n)
-    torch.testing.assert_close(out.logits(hidden), (hidden * 8 ** -0.5) @ emb.map_layer.weight.t())
+    # the table as stored (N(0, 1/n), like an untied softmax); only the input side scales it
+    torch.testing.assert_close(out.logits(hidden), hidden @ emb.map_layer.weight.t())
     ids = torch.tensor([3, 7, 7, 49])
     torch.testing.assert_close(out.score(hidden.view(-1, 8), ids), out.logits(hidden).view(-1, 50)[:, ids])
     targets = torch.randint(0, 50, (15,))
@@ -426,3 +426,68 @@ def test_translation_model_tied_to_define_projects_to_map_dim():
     out = tied.decoder.compact_output
     assert out.input_dim == 8 and out.weight is tied.encoder.embed_tokens.map_layer.weight
     assert count_parameters(untied) - count_parameters(tied) == 500 * 32 - 32 * 8  # V x d table out, d -> n in
+
+
+# -- map table scale: stored at 1/sqrt(n), scaled by sqrt(n) on the input side only ------------
+def test_map_table_is_stored_at_inverse_sqrt_n_and_scaled_on_input():
+    torch.manual_seed(0)
+    n = 64
+    emb = DeFINEEmbedding(4000, 32, padding_idx=1, map_dim=n, expand_dim=128, levels=2, max_groups=2)
+    table = emb.map_layer.weight
+    assert abs(table.std().item() - n ** -0.5) < 0.05 * n ** -0.5
+    assert torch.equal(table[1], torch.zeros(n))
+    assert emb.map_scale.item() == pytest.approx(n ** 0.5)
+    assert "map_scale" in emb.state_dict()  # marks the layout in checkpoints
+    # the expand step sees unit-scale vectors, as the LayerNorm-ed levels it is concatenated with
+    seen = {}
+    emb.expand.register_forward_pre_hook(lambda m, args: seen.setdefault("e", args[0]))
+    emb(torch.arange(2, 4000))
+    assert abs(seen["e"].std().item() - 1.0) < 0.05
+
+
+def legacy_state_dict(emb):
+    """The layout written before ``map_scale`` existed: unit-scale table, no map_scale entry."""
+    state = {k: v.clone() for k, v in emb.state_dict().items() if k != "map_scale"}
+    state["map_layer.weight"] = state["map_layer.weight"] * emb.map_scale
+    return state
+
+
+def test_legacy_checkpoint_layout_loads_to_identical_embeddings_and_tied_logits():
+    from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
+
+    torch.manual_seed(0)
+    src = randomise(DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2))
+    old = legacy_state_dict(src)
+    dst = DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
+    dst.load_state_dict(old)  # strict: the missing map_scale entry is supplied by the conversion
+    tokens = torch.randint(0, 30, (4, 6))
+    torch.testing.assert_close(dst(tokens), src(tokens))
+    hidden = torch.randn(5, 8)
+    # the old tied softmax computed (hidden * n^-0.5) @ unit_table.T
+    torch.testing.assert_close(SoftmaxOutput(30, 8, tied_input=dst).logits(hidden),
+                               (hidden * 8 ** -0.5) @ old["map_layer.weight"].t())
+    # nested prefix (a whole model's state dict) converts too; a current dict loads unchanged
+    wrapper, wrapper2 = torch.nn.Sequential(dst), torch.nn.Sequential(src)
+    wrapper.load_state_dict({"0." + k: v for k, v in legacy_state_dict(src).items()})
+    torch.testing.assert_close(wrapper(tokens), src(tokens))
+    wrapper.load_state_dict(wrapper2.state_dict())
+    torch.testing.assert_close(wrapper(tokens), src(tokens))
+
+
+def test_tied_output_trains_like_an_untied_softmax_under_sgd():
+    """One SGD step on the output loss moves the tied logits exactly as it moves those of an
+    untied softmax holding the same matrix (the old n^-0.5-scaled tie moved them n times less)."""
+    from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
+
+    torch.manual_seed(0)
+    emb = DeFINEEmbedding(40, 12, None, map_dim=16, expand_dim=32, levels=2, max_groups=2)
+    tied = SoftmaxOutput(40, 16, tied_input=emb)
+    untied = SoftmaxOutput(40, 16)
+    with torch.no_grad():
+        untied.weight.copy_(emb.map_layer.weight)
+    hidden, targets = torch.randn(6, 16), torch.randint(0, 40, (6,))
+    for layer in (tied, untied):
+        F.cross_entropy(layer.logits(hidden), targets).backward()
+        with torch.no_grad():
+            layer.weight -= 1.0 * layer.weight.grad
+    torch.testing.assert_close(tied.logits(hidden), untied.logits(hidden))

@@ -46,9 +46,19 @@ class DeFINEEmbedding(CompactInputEmbedding):
         activation: ``gelu``, ``relu`` or ``prelu``.
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
-    N(0, 1) so that the raw map vectors that the skip connection feeds into every level are on
-    the same scale as the LayerNorm-ed level outputs), ``expand``
-    (:class:`HierarchicalGroupTransform`), ``reduce`` (``nn.Linear(k, d)``).
+    N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
+    ``sqrt(n)``: the expand step sees ``e = sqrt(n) * map_layer(ids)``, unit-scale vectors on the
+    scale of the LayerNorm-ed level outputs that the skip link concatenates them with),
+    ``expand`` (:class:`HierarchicalGroupTransform`), ``reduce`` (``nn.Linear(k, d)``).
+
+    Why the table is stored at 1/sqrt(n) and scaled on the way in (as the DeFINE authors' code
+    does, and as fairseq scales embeddings by sqrt(d)): a softmax tied to the map table uses the
+    table as stored, like an untied N(0, 1/n) output matrix. Before, the table was N(0, 1) and
+    the tied softmax multiplied it by n^-0.5: the same numbers at initialisation, but a
+    gradient step then moved the output weights n times less with SGD (sqrt(n) times less,
+    relative to their scale, with Adam). That made our reduced AWD-LSTM + DeFINE (SGD, lr 30,
+    n=64) reach 589 perplexity instead of ~220. Checkpoints of that older layout (no
+    ``map_scale`` entry) are converted exactly when loaded (:meth:`_load_from_state_dict`).
 
     Training computes the expansion only once per *distinct* id of the batch (the vectors are
     context-free, so this is exact and saves most of the expand cost on natural text).
@@ -71,6 +81,11 @@ class DeFINEEmbedding(CompactInputEmbedding):
                                      f"choose one of {', '.join(ACTIVATIONS)}")
         plan_levels(map_dim, expand_dim, levels, max_groups, transform)  # validate before allocating V x n
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
+        nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
+        if padding_idx is not None:
+            nn.init.zeros_(self.map_layer.weight[padding_idx])
+        # persistent: marks the checkpoint layout (older checkpoints lack it, see _load_from_state_dict)
+        self.register_buffer("map_scale", torch.tensor(float(map_dim) ** 0.5))
         self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups,
                                                  transform, activation)
         self.reduce = nn.Linear(expand_dim, embedding_dim)
@@ -84,7 +99,20 @@ class DeFINEEmbedding(CompactInputEmbedding):
     # -- computation --------------------------------------------------------------------------
     def vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """``[M]`` ids -> ``[M, d]`` through map, expand and reduce (no cache, no padding mask)."""
-        return self.reduce(self.expand(self.map_layer(ids)))
+        return self.reduce(self.expand(self.map_layer(ids) * self.map_scale))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # checkpoints written before map_scale existed stored the table at unit scale (and a tied
+        # softmax scaled it by n^-0.5): dividing by sqrt(n) gives exactly the same embeddings and
+        # logits in the current layout
+        table_key, scale_key = prefix + "map_layer.weight", prefix + "map_scale"
+        if table_key in state_dict and scale_key not in state_dict:
+            table = state_dict[table_key]
+            state_dict[table_key] = table / table.size(1) ** 0.5
+            state_dict[scale_key] = torch.tensor(float(table.size(1)) ** 0.5)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cached_table is not None and not self.training:

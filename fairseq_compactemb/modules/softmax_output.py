@@ -25,14 +25,10 @@ class SoftmaxOutput(CompactOutputLayer):
 
     def __init__(self, vocab_size: int, input_dim: int, bias: bool = False, tied_input=None):
         super().__init__(vocab_size, input_dim, bias)
-        # logits = scale * hidden . weight: 1, except when tied to DeFINE's map table, which is
-        # initialised N(0, 1) (its rows feed every HGT level through the skip link); as an output
-        # matrix it is used at n^-0.5, the scale of an untied N(0, 1/n) softmax (without it the
-        # first logits were ~sqrt(n) too large: initial loss 18.6 instead of ~13 on Multi30k)
-        self.scale = 1.0
         if isinstance(tied_input, DeFINEEmbedding):
+            # the map table is stored N(0, 1/n), an ordinary output matrix; DeFINE scales it by
+            # sqrt(n) on the input side only (see DeFINEEmbedding)
             self.weight = self._define_table(tied_input)
-            self.scale = self.input_dim ** -0.5
         elif tied_input is not None:
             self.check_tie_type(tied_input, StandardEmbedding,
                                 "use matching types (standard or define/softmax, adaptive/adaptive, slim/slim, "
@@ -55,24 +51,20 @@ class SoftmaxOutput(CompactOutputLayer):
         self.check_tie_vocab(table.size(0))
         return table
 
-    def _scaled(self, hidden):
-        return hidden if self.scale == 1.0 else hidden * self.scale  # [N, H]: cheaper than [N, V]
-
     def logits(self, hidden):
-        return self.add_bias(F.linear(self._scaled(hidden), self.weight))
+        return self.add_bias(F.linear(hidden, self.weight))
 
     def score(self, hidden, word_ids):
-        return self.add_bias(self._scaled(hidden) @ self.weight[word_ids].t(), word_ids)
+        return self.add_bias(hidden @ self.weight[word_ids].t(), word_ids)
 
     def score_targets(self, hidden, targets):
-        return self.add_bias((self._scaled(hidden) * self.weight[targets]).sum(-1), targets)
+        return self.add_bias((hidden * self.weight[targets]).sum(-1), targets)
 
     def score_sample(self, hidden, targets, word_ids):
         # One gather of the N + S rows: backward scatters into a single dense [V, H] gradient.
         # Two gathers (score_targets + score) would build two and add them, two extra passes
         # over V x H (measured 140 ms of a 2048-token NCE step at V=267,735, H=512).
         n = targets.numel()
-        hidden = self._scaled(hidden)
         rows = F.embedding(torch.cat([targets, word_ids]), self.weight)  # [N + S, H]
         target_logits = (hidden * rows[:n]).sum(-1)
         return self.add_bias(target_logits, targets), self.add_bias(hidden @ rows[n:].t(), word_ids)
