@@ -133,11 +133,11 @@ def test_hgt_group_and_linear_against_hand_reference():
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("activation", ["gelu", "relu", "prelu"])
-def test_one_level_one_group_is_linear_layernorm_activation(variant, activation):
+@pytest.mark.parametrize("activation,reduce", [("gelu", "norm"), ("relu", "linear"), ("prelu", "norm")])
+def test_one_level_one_group_is_linear_layernorm_activation(variant, activation, reduce):
     """N=1, g=1: every variant is  act(LayerNorm(e W + b)), then reduce; built by hand."""
     emb = randomise(DeFINEEmbedding(20, 6, None, map_dim=5, expand_dim=7, levels=1, max_groups=1,
-                                    transform=variant, activation=activation))
+                                    transform=variant, activation=activation, reduce=reduce))
     layer = emb.expand.levels[0]
     tokens = torch.tensor([[0, 3, 19], [7, 7, 1]])
     e = emb.map_layer.weight[tokens] * 5 ** 0.5  # the table is stored at 1/sqrt(n)
@@ -145,6 +145,10 @@ def test_one_level_one_group_is_linear_layernorm_activation(variant, activation)
     y = F.layer_norm(y, (7,), layer.norm_weight[0], layer.norm_bias[0])
     y = act(activation, y, None if layer.prelu_weight is None else layer.prelu_weight[0, 0])
     ref = y @ emb.reduce.weight.t() + emb.reduce.bias
+    if reduce == "norm":
+        ref = F.layer_norm(ref, (6,), emb.reduce_norm.weight, emb.reduce_norm.bias)
+    else:
+        assert emb.reduce_norm is None
     torch.testing.assert_close(emb(tokens), ref)
 
 
@@ -306,6 +310,8 @@ def cfg(**kw):
 def test_built_from_config_through_the_factory():
     emb = build_input_embedding(cfg(define_activation="prelu"), 50, 12, 1)
     assert isinstance(emb, DeFINEEmbedding)
+    assert emb.reduce_norm is not None  # the default --define-reduce norm
+    assert build_input_embedding(cfg(define_reduce="linear"), 50, 12, 1).reduce_norm is None
     assert emb.expand.widths == (16, 24, 32) and emb.expand.groups == (4, 2, 1)
     assert emb.map_layer.weight.shape == (50, 8) and emb.reduce.weight.shape == (12, 32)
 
@@ -318,6 +324,7 @@ def test_built_from_config_through_the_factory():
     (dict(define_max_groups=6), "--define-max-groups"),
     (dict(define_transform="hgt2"), "--define-transform"),
     (dict(define_activation="tanh"), "--define-activation"),
+    (dict(define_reduce="mlp"), "--define-reduce"),
     # map dim not divisible by g_max (first level / mixer split)
     (dict(define_map_dim=10), "--define-map-dim"),
     (dict(define_map_dim=10, define_transform="group"), "--define-map-dim"),
@@ -344,11 +351,14 @@ def test_parameter_count_by_hand():
     level1 = (8 + 28) * 46 // 2 + 46 + 2 * 46         # input: map output mixed with level 0
     level2 = (8 + 46) * 64 + 64 + 2 * 64
     reduce = 64 * 16 + 16
-    assert emb.num_parameters() == table + level0 + level1 + level2 + reduce == 6594
+    reduce_norm = 2 * 16                              # --define-reduce norm (the default)
+    assert emb.num_parameters() == table + level0 + level1 + level2 + reduce + reduce_norm == 6626
     assert emb.standard_parameters() == 100 * 16
     prelu = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4,
                             activation="prelu")
-    assert prelu.num_parameters() == 6594 + 4 + 2 + 1  # one slope per group
+    assert prelu.num_parameters() == 6626 + 4 + 2 + 1  # one slope per group
+    linear = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4, reduce="linear")
+    assert linear.num_parameters() == 6626 - reduce_norm
 
 
 # -- the DeFINE paper's low-dimensional output layer: a softmax tied to the map table ---------
@@ -446,7 +456,9 @@ def test_map_table_is_stored_at_inverse_sqrt_n_and_scaled_on_input():
 
 
 def legacy_state_dict(emb):
-    """The layout written before ``map_scale`` existed: unit-scale table, no map_scale entry."""
+    """The layout written before ``map_scale`` and ``--define-reduce`` existed: unit-scale table,
+    no map_scale entry, plain linear reduce (no reduce_norm entries)."""
+    assert emb.reduce_norm is None
     state = {k: v.clone() for k, v in emb.state_dict().items() if k != "map_scale"}
     state["map_layer.weight"] = state["map_layer.weight"] * emb.map_scale
     return state
@@ -456,10 +468,14 @@ def test_legacy_checkpoint_layout_loads_to_identical_embeddings_and_tied_logits(
     from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
 
     torch.manual_seed(0)
-    src = randomise(DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2))
+    src = randomise(DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2,
+                                    reduce="linear"))
     old = legacy_state_dict(src)
+    # built as fairseq builds it from the old saved config (no define_reduce: the default, norm)
     dst = DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
-    dst.load_state_dict(old)  # strict: the missing map_scale entry is supplied by the conversion
+    with pytest.warns(UserWarning, match="predates --define-reduce"):
+        dst.load_state_dict(old)  # strict: map_scale is supplied, the reduce norm dropped
+    assert dst.reduce_norm is None
     tokens = torch.randint(0, 30, (4, 6))
     torch.testing.assert_close(dst(tokens), src(tokens))
     hidden = torch.randn(5, 8)
@@ -491,3 +507,27 @@ def test_tied_output_trains_like_an_untied_softmax_under_sgd():
         with torch.no_grad():
             layer.weight -= 1.0 * layer.weight.grad
     torch.testing.assert_close(tied.logits(hidden), untied.logits(hidden))
+
+
+def test_reduce_norm_bounds_the_vectors_whatever_the_reduce_weights():
+    """With --define-reduce norm a runaway reduce layer (what SGD at lr 30 did to the plain
+    linear one) cannot blow the vectors up: scaling its weights and bias changes nothing."""
+    torch.manual_seed(0)
+    emb = DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2)
+    tokens = torch.arange(50)
+    before = emb(tokens)
+    assert abs(before.std().item() - 24 ** -0.5) < 0.2 * 24 ** -0.5  # the standard table's scale
+    with torch.no_grad():
+        emb.reduce.weight.mul_(100)
+        emb.reduce.bias.mul_(100)
+    # equal up to the LayerNorm eps (1e-5 against a pre-norm variance of ~5e-3 before scaling)
+    torch.testing.assert_close(emb(tokens), before, rtol=1e-2, atol=2e-3)
+    plain = DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="linear")
+    with torch.no_grad():
+        plain.reduce.weight.mul_(100)
+    assert plain(tokens).std() > 10 * before.std()
+
+
+def test_unknown_reduce_step_names_the_flag():
+    with pytest.raises(CompactConfigError, match="--define-reduce"):
+        DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="mlp")

@@ -7,14 +7,19 @@ to ``k`` features (``--define-expand-dim``) by a hierarchical group transformati
 dimension ``d`` by a linear layer ``k -> d``. Parameters: ``V*n`` for the table plus a
 vocabulary-independent expand/reduce part, instead of ``V*d``.
 
-The reduce step is a plain ``nn.Linear(k, d)`` (with bias, no LayerNorm or activation). This
-is our reading of the paper's Reduce step (a linear projection of the expanded vector to the
-model dimension); the model adds its own scaling/normalisation/dropout after the embedding.
-It is initialised so that a token's vector starts at the scale of the ``standard`` table it
-replaces (std ``d ** -0.5``, zero bias): fairseq transformers multiply embeddings by
-``sqrt(d)`` assuming that scale, and with PyTorch's default ``Linear`` init the DeFINE vectors
-came out 6-12x larger (std ~0.37 at every d), which swamped the positional encodings (a
-reduced-scale Multi30k transformer reached 10.5 BLEU instead of 30).
+The reduce step (``--define-reduce``) is ``nn.Linear(k, d)`` followed, by default
+(``norm``), by a LayerNorm over the ``d`` features whose gain starts at ``d ** -0.5``; with
+``linear`` it is the plain linear layer. The authors' code (the DeFINE unit kept in their
+DeLighT release) also normalises the reduce output (linear, LayerNorm, activation); we keep
+the LayerNorm and leave out the activation, so the vectors stay signed like a standard table's
+(our choice). Why the LayerNorm matters: with the plain linear reduce, SGD at AWD-LSTM's lr 30
+grew the shared reduce weights 10x in 1,300 updates and the DeFINE vectors 43x (std 0.066 ->
+2.85, 99% of their variance in 5 directions), saturating the LSTM (reduced PTB perplexity 364
+vs 221 for a standard table). Both variants start a token's vector at the scale of the
+``standard`` table it replaces (std ``d ** -0.5``, zero bias): fairseq transformers multiply
+embeddings by ``sqrt(d)`` assuming that scale, and with PyTorch's default ``Linear`` init the
+DeFINE vectors came out 6-12x larger (std ~0.37 at every d), which swamped the positional
+encodings (a reduced-scale Multi30k transformer reached 10.5 BLEU instead of 30).
 
 Because the vector of a token does not depend on its context, the whole ``V x d`` table can
 be computed once for inference (:meth:`DeFINEEmbedding.cache_table`) or exported as an
@@ -34,6 +39,8 @@ from .hierarchical_group_transform import ACTIVATIONS, HierarchicalGroupTransfor
 from .options import get_option
 from .standard_embedding import StandardEmbedding
 
+REDUCE_STEPS = ("norm", "linear")
+
 
 @register_input_embedding("define")
 class DeFINEEmbedding(CompactInputEmbedding):
@@ -44,12 +51,14 @@ class DeFINEEmbedding(CompactInputEmbedding):
         map_dim: n.  expand_dim: k.  levels: N.  max_groups: g_max.
         transform: expand variant (``linear``, ``group``, ``hgt``, ``define_no_mixer``, ``define``).
         activation: ``gelu``, ``relu`` or ``prelu``.
+        reduce: ``norm`` (linear + LayerNorm with gain ``d ** -0.5`` at start) or ``linear``.
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
     N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
     ``sqrt(n)``: the expand step sees ``e = sqrt(n) * map_layer(ids)``, unit-scale vectors on the
     scale of the LayerNorm-ed level outputs that the skip link concatenates them with),
-    ``expand`` (:class:`HierarchicalGroupTransform`), ``reduce`` (``nn.Linear(k, d)``).
+    ``expand`` (:class:`HierarchicalGroupTransform`), ``reduce`` (``nn.Linear(k, d)``),
+    ``reduce_norm`` (``nn.LayerNorm(d)``, or ``None`` with ``reduce="linear"``).
 
     Why the table is stored at 1/sqrt(n) and scaled on the way in (as the DeFINE authors' code
     does, and as fairseq scales embeddings by sqrt(d)): a softmax tied to the map table uses the
@@ -74,11 +83,14 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
-                 transform: str = "define", activation: str = "gelu"):
+                 transform: str = "define", activation: str = "gelu", reduce: str = "norm"):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
                                      f"choose one of {', '.join(ACTIVATIONS)}")
+        if reduce not in REDUCE_STEPS:
+            raise CompactConfigError("--define-reduce", f"unknown reduce step {reduce!r}",
+                                     f"choose one of {', '.join(REDUCE_STEPS)}")
         plan_levels(map_dim, expand_dim, levels, max_groups, transform)  # validate before allocating V x n
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
         nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
@@ -93,13 +105,17 @@ class DeFINEEmbedding(CompactInputEmbedding):
         # std gives outputs of std ~ d^-0.5, the standard table's (see the module docstring)
         nn.init.normal_(self.reduce.weight, mean=0.0, std=(2.0 / (expand_dim * embedding_dim)) ** 0.5)
         nn.init.zeros_(self.reduce.bias)
+        self.reduce_norm = nn.LayerNorm(embedding_dim) if reduce == "norm" else None
+        if self.reduce_norm is not None:  # unit-variance features times d^-0.5: the standard scale
+            nn.init.constant_(self.reduce_norm.weight, embedding_dim ** -0.5)
         self.register_buffer("cached_table", None, persistent=False)
         self._cache_key = None
 
     # -- computation --------------------------------------------------------------------------
     def vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """``[M]`` ids -> ``[M, d]`` through map, expand and reduce (no cache, no padding mask)."""
-        return self.reduce(self.expand(self.map_layer(ids) * self.map_scale))
+        y = self.reduce(self.expand(self.map_layer(ids) * self.map_scale))
+        return y if self.reduce_norm is None else self.reduce_norm(y)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -111,6 +127,13 @@ class DeFINEEmbedding(CompactInputEmbedding):
             table = state_dict[table_key]
             state_dict[table_key] = table / table.size(1) ** 0.5
             state_dict[scale_key] = torch.tensor(float(table.size(1)) ** 0.5)
+        # checkpoints written before --define-reduce had only the plain linear reduce (their saved
+        # config has no define_reduce, so the model was built with the default norm): drop the norm
+        if (self.reduce_norm is not None and prefix + "reduce.weight" in state_dict
+                and prefix + "reduce_norm.weight" not in state_dict):
+            warnings.warn("DeFINE: this checkpoint predates --define-reduce and was trained with the "
+                          "plain linear reduce step; loading it that way (--define-reduce linear)")
+            self.reduce_norm = None
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
@@ -180,6 +203,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
             max_groups=get_option(cfg, "define_max_groups"),
             transform=get_option(cfg, "define_transform"),
             activation=get_option(cfg, "define_activation"),
+            reduce=get_option(cfg, "define_reduce"),
         )
 
     def extra_repr(self) -> str:

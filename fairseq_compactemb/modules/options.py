@@ -60,6 +60,11 @@ class EmbeddingOptions:
                           "define_no_mixer, define"},
     )
     define_activation: str = field(default="gelu", metadata={"help": "define: gelu, relu or prelu"})
+    define_reduce: str = field(
+        default="norm",
+        metadata={"help": "define: reduce step k -> d: 'norm' (linear + LayerNorm, as the authors' "
+                          "code; keeps the vectors' scale bounded) or 'linear' (plain linear)"},
+    )
     # slim embeddings (Li et al. 2018)
     slim_subvectors: int = field(
         default=8, metadata={"help": "slim: K sub-vectors per word (must divide the dimension)"}
