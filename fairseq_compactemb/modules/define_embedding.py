@@ -101,13 +101,18 @@ class DeFINEEmbedding(CompactInputEmbedding):
         self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups,
                                                  transform, activation)
         self.reduce = nn.Linear(expand_dim, embedding_dim)
-        # the expanded features are LayerNorm-ed then activated: E[x^2] ~ 1/2 per feature, so this
-        # std gives outputs of std ~ d^-0.5, the standard table's (see the module docstring)
-        nn.init.normal_(self.reduce.weight, mean=0.0, std=(2.0 / (expand_dim * embedding_dim)) ** 0.5)
         nn.init.zeros_(self.reduce.bias)
         self.reduce_norm = nn.LayerNorm(embedding_dim) if reduce == "norm" else None
-        if self.reduce_norm is not None:  # unit-variance features times d^-0.5: the standard scale
+        if self.reduce_norm is not None:
+            # the norm sets the scale (unit-variance features times a gain of d^-0.5: the standard
+            # table's), so the weights get a full-size init (Xavier, as the authors' code): with
+            # a tiny one, the low-rank SGD updates of this shared layer soon dominate it
+            nn.init.xavier_uniform_(self.reduce.weight)
             nn.init.constant_(self.reduce_norm.weight, embedding_dim ** -0.5)
+        else:
+            # the expanded features are LayerNorm-ed then activated: E[x^2] ~ 1/2 per feature, so
+            # this std gives outputs of std ~ d^-0.5, the standard table's (module docstring)
+            nn.init.normal_(self.reduce.weight, mean=0.0, std=(2.0 / (expand_dim * embedding_dim)) ** 0.5)
         self.register_buffer("cached_table", None, persistent=False)
         self._cache_key = None
 
