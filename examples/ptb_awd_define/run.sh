@@ -15,17 +15,20 @@ ptb_data_bin
 if [ "$SMOKE" = 1 ]; then
     DIMS=(--decoder-embed-dim 16 --decoder-hidden-size 24)
     # 3 levels, 4 groups: with 2 levels of 2 groups the mixer would be a no-op
-    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
+    MAP_DIM=8
+    DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-update 40 --max-valid-steps 5 --log-interval 20 --num-workers 0)
 elif [ "$REDUCED" = 1 ]; then
     # small AWD-LSTM (200 embed, 600 hidden, 3 layers), every row 1,300 updates (~2 epochs of 664)
     DIMS=(--decoder-embed-dim 200 --decoder-hidden-size 600)
-    DEFINE=(--input-embedding define --define-map-dim 64 --define-expand-dim 256 --define-levels 3 --define-max-groups 4)
+    MAP_DIM=64
+    DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 256 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-update 1300 --log-interval 200 --num-workers 0)
 else
     DIMS=()
     # the paper's setting: n=128, k=1024, N=7
-    DEFINE=(--input-embedding define --define-map-dim 128 --define-expand-dim 1024 --define-levels 7 --define-max-groups 4)
+    MAP_DIM=128
+    DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 1024 --define-levels 7 --define-max-groups 4)
     BUDGET=(--max-epoch 500 --log-interval 100)
 fi
 # --required-batch-size-multiple 1: with fairseq's default of 8, --batch-size 20 silently becomes 16
@@ -46,6 +49,10 @@ lm_row awd                                   # standard input, tied softmax (24M
 # DeFINE input; as in the paper the last LSTM layer outputs n-dim states scored against the
 # V x n map table (softmax tied to the map layer: --tie-input-output sets --decoder-output-dim n)
 lm_row awd-define "${DEFINE[@]}" --tie-input-output
+
+# ---- what the n-dim output costs (README: "what the low-dimensional output costs") ----------
+lm_row awd-out-n --decoder-output-dim "$MAP_DIM" --no-tie-input-output  # standard input, untied n-dim softmax
+lm_row awd-define-untied "${DEFINE[@]}" --no-tie-input-output           # DeFINE input, untied d-dim softmax
 
 # ---- expansion transform ablation (--define-transform), everything else as awd-define ----------
 for t in linear group hgt define_no_mixer; do
