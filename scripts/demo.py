@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -140,6 +141,8 @@ def main(argv=None):
 
     stage("2/5 fairseq-preprocess")
     data_bin = work / "data-bin"
+    # a rerun into the same --out starts clean: fairseq-preprocess refuses an existing dictionary
+    shutil.rmtree(data_bin, ignore_errors=True)
     run("fairseq-preprocess", ["--only-source", "--trainpref", text["train"], "--validpref", text["valid"],
                                "--testpref", text["test"], "--destdir", data_bin, "--workers", 2], work / "preprocess.log")
     vocab = sum(1 for _ in open(data_bin / "dict.txt")) + 4
@@ -150,6 +153,7 @@ def main(argv=None):
     for i, (name, model_flags, crit_flags) in enumerate(models, 1):
         stage(f"3/5 fairseq-train {i}/{len(models)}: {name}")
         save = work / f"model{i}"
+        shutil.rmtree(save, ignore_errors=True)  # else fairseq-train would resume an earlier demo's checkpoint
         budget = ["--max-update", 8] if args.tiny else ["--stop-time-hours", args.minutes_per_model / 60, "--max-update", 10 ** 7]
         log = run("fairseq-train", [
             data_bin, "--user-dir", USER_DIR, "--task", "language_modeling", "--arch", "compact_lstm_lm",

@@ -10,9 +10,10 @@ from conftest import REPO
 
 def test_demo_tiny_on_the_offline_corpus(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, str(REPO / "scripts" / "demo.py"), "--tiny", "--corpus", "python-docs",
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=900, env=env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for attempt in ("first run", "rerun into the same --out"):  # the rerun must not resume or refuse
+        out = subprocess.run([sys.executable, str(REPO / "scripts" / "demo.py"), "--tiny", "--corpus", "python-docs",
+                              "--out", str(tmp_path)], capture_output=True, text=True, timeout=900, env=env)
+        assert out.returncode == 0, attempt + "\n" + out.stdout[-3000:] + out.stderr[-3000:]
     for stage in ("1/5 corpus", "2/5 fairseq-preprocess", "3/5 fairseq-train 4/4", "4/5 fairseq-eval-lm 4/4", "5/5 results"):
         assert stage in out.stdout
     results = json.loads((tmp_path / "results.json").read_text())
