@@ -111,7 +111,8 @@ def embedding_parameters(ckpt: Path) -> int:
     state = torch.load(ckpt, map_location="cpu")["model"]
     seen, n = set(), 0
     for key, t in state.items():
-        if key.startswith(("decoder.embed_tokens.", "decoder.compact_output.")) and t.is_floating_point():
+        # 0-d float tensors are buffers (DeFINE's map_scale), never parameters
+        if key.startswith(("decoder.embed_tokens.", "decoder.compact_output.")) and t.is_floating_point() and t.dim():
             if t.data_ptr() not in seen:
                 seen.add(t.data_ptr())
                 n += t.numel()
