@@ -5,8 +5,12 @@
 # --smoke    tiny cut of the real corpus, tiny dims, few updates: minutes on a CPU
 #            (default: the paper-scale run, which needs GPUs and days).
 # --reduced  reduced-scale reproduction: the whole real corpus (PTB, WikiText-2, Multi30k), small
-#            models, one fixed update budget for every row: minutes per row on one CPU core.
-#            Each row also records its parameters, updates and training wall time.
+#            models, each row trained to convergence (the recipe's learning-rate schedule, early
+#            stopping on validation, an epoch cap), then the best checkpoint evaluated: tens of
+#            minutes to hours per row on one CPU core. A row resumes from its checkpoint_last.pt
+#            when its --work folder already holds one (a run cut off continues where it stopped).
+#            Each row records parameters, updates, epochs, best valid ppl and training wall time.
+# --fresh    (with --reduced) delete a row's checkpoints first instead of resuming it.
 # --data     folder of the local corpora (default: $COMPACTEMB_DATA, else ../shared/data
 #            beside the repository).
 # --work     where data-bin, checkpoints and logs go (default: work/<recipe> in the repository,
@@ -23,6 +27,7 @@ PYTHON="${PYTHON:-python3}"
 SMOKE=0
 REDUCED=0
 DRY_RUN=0
+FRESH=0
 ROWS=""
 DATA="${COMPACTEMB_DATA:-$(cd "$REPO/.." && pwd)/shared/data}"
 WORK=""
@@ -33,6 +38,7 @@ parse_args() {
             --smoke) SMOKE=1 ;;
             --reduced) REDUCED=1 ;;
             --dry-run) DRY_RUN=1 ;;
+            --fresh) FRESH=1 ;;
             --data) DATA="$2"; shift ;;
             --work) WORK="$2"; shift ;;
             --rows) ROWS="$2"; shift ;;
@@ -89,7 +95,8 @@ logged() {
     local log="$WORK/logs/$1"; shift
     if [ "$1" = fs ]; then echo "+ ${*:2}"; else echo "+ $*"; fi | cut -c1-400
     if [ "$DRY_RUN" = 1 ]; then return 0; fi
-    if ! "$@" > "$log" 2>&1; then
+    [ "${APPEND_LOG:-0}" = 1 ] || : > "$log"   # a resumed training run appends to its log
+    if ! "$@" >> "$log" 2>&1; then
         tail -n 40 "$log" | cut -c1-400 >&2
         echo "[$RECIPE] FAILED: $* (log: $log)" >&2
         exit 1
@@ -103,22 +110,35 @@ preprocess() {
     logged "$log" fs fairseq-preprocess --destdir "$dest" "$@"
 }
 
-# train ROW ARGS...: fairseq-train with the plugin, checkpoints in $WORK/ckpt/ROW. A smoke or
-# reduced run starts afresh; a paper-scale run resumes from ROW's checkpoint_last.pt (fairseq's
-# default). Records the row's parameters, embedding parameters, updates and training wall time.
+# train ROW ARGS...: fairseq-train with the plugin, checkpoints in $WORK/ckpt/ROW. A smoke run
+# (or --fresh) starts afresh; reduced and paper-scale runs resume from ROW's checkpoint_last.pt
+# (fairseq's default), appending to the row's log. Records the row's parameters, embedding
+# parameters, updates, epochs, best validation perplexity and training wall time (fairseq's
+# cumulative 'wall', which survives a resume).
 train() {
     local row="$1"; shift
-    [ "$MODE" != paper-scale ] && [ "$DRY_RUN" = 0 ] && rm -rf "$WORK/ckpt/$row"
+    if [ "$DRY_RUN" = 0 ] && { [ "$MODE" = smoke ] || [ "$FRESH" = 1 ]; }; then
+        rm -rf "$WORK/ckpt/$row" "$WORK/logs/train.$row.log"
+    fi
     mkdir -p "$WORK/ckpt/$row"
     local t0=$SECONDS
-    logged "train.$row.log" fs fairseq-train --user-dir "$USER_DIR" --save-dir "$WORK/ckpt/$row" "$@"
+    APPEND_LOG=1 logged "train.$row.log" fs fairseq-train --user-dir "$USER_DIR" --save-dir "$WORK/ckpt/$row" "$@"
     [ "$DRY_RUN" = 1 ] && return 0
     local log="$WORK/logs/train.$row.log"
     grep -m1 -o "embedding params: .*" "$log" | sed "s/^/[$row] /" || true
     record "$row" params "$(sed -nE 's/.*num\. shared model params: ([0-9,]+).*/\1/p' "$log" | head -n1 | tr -d ,)"
     record "$row" emb_params "$(sed -nE 's/.*embedding params: ([0-9,]+).*/\1/p' "$log" | head -n1 | tr -d ,)"
     record "$row" updates "$(grep -oE "num_updates[ =][0-9]+" "$log" | tail -n1 | grep -oE "[0-9]+$")"
-    record "$row" train_s "$(( SECONDS - t0 ))"
+    local epochs best wall
+    epochs="$(sed -nE 's/.*\| epoch ([0-9]+) \| valid on .*/\1/p' "$log" | tail -n1 | sed 's/^0*//')"
+    best="$(sed -nE 's/.*\| valid on .*\| best_(loss|bleu) ([0-9.]+).*/\2/p' "$log" | tail -n1)"
+    wall="$(sed -nE 's/.*\| train \| epoch .*\| wall ([0-9]+).*/\1/p' "$log" | tail -n1)"
+    [ -n "$epochs" ] && record "$row" epochs "$epochs"
+    if [ -n "$best" ] && grep -q "best_loss" "$log"; then
+        record "$row" valid_ppl "$("$PYTHON" -c "print(f'{2 ** float(\"$best\"):.2f}')")"
+    fi
+    record "$row" train_s "${wall:-$(( SECONDS - t0 ))}"
+    tail -n 4 "$log" | cut -c1-300 > "$WORK/logs/train.$row.tail"
 }
 
 # eval_lm ROW DATA-BIN ARGS...: fairseq-eval-lm on checkpoint_best.pt, records the perplexity

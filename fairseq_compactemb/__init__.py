@@ -7,8 +7,9 @@ Load it into the stock CLIs with ``--user-dir``::
 Importing the package (fairseq does so for ``--user-dir``) registers the models, criterions
 and architectures, allowlists the globals fairseq checkpoints need for ``weights_only``
 loading (:mod:`fairseq_compactemb.safe_loading`) and makes configuration errors print as one
-line (:mod:`fairseq_compactemb.cli_errors`) and stops fairseq's data-loading threads before
-Python exits (:mod:`fairseq_compactemb.clean_exit`). ``fairseq_compactemb.modules`` is plain PyTorch
+line (:mod:`fairseq_compactemb.cli_errors`), stops fairseq's data-loading threads before
+Python exits (:mod:`fairseq_compactemb.clean_exit`) and lets fairseq's scorer and
+``cross_entropy`` score only the targets of our models (:mod:`fairseq_compactemb.target_scoring`). ``fairseq_compactemb.modules`` is plain PyTorch
 and works without fairseq.
 """
 import logging
@@ -34,9 +35,11 @@ if _HAVE_FAIRSEQ:
     from .hub import from_pretrained  # noqa: F401,E402
     from .clean_exit import install_clean_exit  # noqa: E402
     from .cpu_ddp import allow_cpu_pytorch_ddp  # noqa: E402
+    from .target_scoring import install as install_target_scoring  # noqa: E402
 
     allow_cpu_pytorch_ddp()  # --cpu with --ddp-backend pytorch_ddp (see cpu_ddp.py)
     install_clean_exit()  # no SIGABRT from fairseq's data threads at exit (see clean_exit.py)
+    install_target_scoring()  # eval-lm / score / cross_entropy: target-only (see target_scoring.py)
 
 logging.getLogger(__name__).info(
     f"fairseq-compactemb {__version__} loaded from {os.path.dirname(os.path.abspath(__file__))}"

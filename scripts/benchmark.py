@@ -17,6 +17,9 @@ Four parts, each printing a table and ratios where faster (or smaller) = larger:
 4. ``memory``  -- parameter bytes (counted) and peak RSS (measured in a fresh subprocess per
    configuration: build + one forward/backward + SGD step on a tiny batch) of the One Billion
    Word 2 x 2048 LSTM with slim input (1/32) + slim output (1/8) vs standard input + softmax.
+5. ``eval``    -- ``fairseq-eval-lm`` tokens/s, ours vs stock fairseq (adaptive, softmax) and
+   slim output vs softmax (``scripts/benchmark_cli.py``).
+6. ``generate`` -- ``fairseq-generate`` sentences/s, ``compact_transformer`` vs ``transformer``.
 
 Timings are interleaved (every repeat runs each contender once, in turn) and summarised by their
 median, so load from other processes hits all contenders alike. Training data are synthetic
@@ -28,7 +31,9 @@ depend on word frequencies, uniform tokens would misrepresent both.
     python scripts/benchmark.py --parts output,memory
 
 The last line of the output is one JSON object: the headline ratios ``slim_vs_dense``,
-``is_vs_full``, ``nce_vs_full``, ``adaptive_vs_full``, ``ours_vs_fairseq_adaptive``, the
+``is_vs_full``, ``nce_vs_full``, ``adaptive_vs_full``, ``ours_vs_fairseq_adaptive``,
+``eval_vs_fairseq_adaptive``, ``eval_vs_fairseq_softmax``, ``eval_slim_vs_softmax``,
+``generate_vs_fairseq``, the
 absolute timings and the machine. ``--tiny`` (toy sizes, seconds) exists for the test suite.
 """
 import argparse
@@ -53,7 +58,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # run as a script from anywhere: import the package from this checkout
     sys.path.insert(0, REPO)
 
-PARTS = ("output", "train", "fairseq", "memory")
+PARTS = ("output", "train", "fairseq", "memory", "eval", "generate")
 DEVICE = torch.device("cpu")  # --device; parts 1-3 run there, part 4 measures host RSS
 
 
@@ -609,7 +614,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           f"{info['date']}")
     t0 = time.perf_counter()
     results = {}
-    runners = {"output": part_output, "train": part_train, "fairseq": part_fairseq, "memory": part_memory}
+    import benchmark_cli
+
+    cli_threads = args.threads or 1  # the CLI parts: one thread per run unless --threads says otherwise
+    runners = {"output": part_output, "train": part_train, "fairseq": part_fairseq, "memory": part_memory,
+               "eval": lambda sz: benchmark_cli.part_eval(sz.mode, cli_threads, table),
+               "generate": lambda sz: benchmark_cli.part_generate(sz.mode, cli_threads, table)}
     for part in parts:
         results[part] = runners[part](sz)
     summary = {
@@ -619,6 +629,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "nce_vs_full": results.get("train", {}).get("nce_vs_full"),
         "adaptive_vs_full": results.get("train", {}).get("adaptive_vs_full"),
         "ours_vs_fairseq_adaptive": results.get("fairseq", {}).get("ours_vs_fairseq_adaptive"),
+        "eval_vs_fairseq_adaptive": results.get("eval", {}).get("eval_vs_fairseq_adaptive"),
+        "eval_vs_fairseq_softmax": results.get("eval", {}).get("eval_vs_fairseq_softmax"),
+        "eval_slim_vs_softmax": results.get("eval", {}).get("eval_slim_vs_softmax"),
+        "generate_vs_fairseq": results.get("generate", {}).get("generate_vs_fairseq"),
         "details": results,
         "sizes": asdict(sz),
         "machine": info,

@@ -112,6 +112,7 @@ def lm_log_probs(model, dictionary, sentences: Sequence[str], batch_size: int = 
     """Base-2 log-probability of each sentence (tokens separated by spaces) followed by
     ``</s>``, each read from ``</s>`` as context (fairseq's sentence-scoring convention)."""
     import torch
+    from fairseq_compactemb.target_scoring import target_log_probs
 
     device = next(model.parameters()).device
     eos, pad = dictionary.eos(), dictionary.pad()
@@ -130,8 +131,8 @@ def lm_log_probs(model, dictionary, sentences: Sequence[str], batch_size: int = 
             src, tgt = src.to(device), tgt.to(device)
             lengths = tgt.ne(pad).sum(1)
             net_output = model(src, src_lengths=lengths)
-            lprobs = model.get_normalized_probs(net_output, log_probs=True)
-            tok = lprobs.gather(-1, tgt.unsqueeze(-1)).squeeze(-1).masked_fill(tgt.eq(pad), 0.0)
+            # exact target-only scores for the plugin's models, full log-probs gathered otherwise
+            tok = target_log_probs(model, net_output, tgt).masked_fill(tgt.eq(pad), 0.0)
             out.extend((tok.sum(1).double() / LOG2).tolist())
     return out
 

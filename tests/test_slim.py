@@ -16,6 +16,7 @@ from fairseq_compactemb.modules import (
     build_input_embedding,
     build_output_layer,
 )
+from fairseq_compactemb.modules import slim_kernel
 from fairseq_compactemb.modules import slim_output as slim_output_module
 from fairseq_compactemb.modules.slim_assignment import (
     balanced_assignment,
@@ -246,8 +247,15 @@ def test_fused_log_probs_with_many_chunks_and_row_blocks(monkeypatch):
         ref = F.log_softmax(layer.logits(hidden), -1)
         monkeypatch.setattr(slim_output_module, "_MIN_CHUNK", 7)
         monkeypatch.setattr(slim_output_module, "_CHUNK_ELEMS", 100)  # chunks of 7 words
-        monkeypatch.setattr(slim_output_module, "_PARTIAL_BUDGET", 64 * 5)  # blocks of 5 rows
+        monkeypatch.setattr(slim_output_module, "_TABLE_ELEMS", 64 * 5)  # blocks of 5 rows
+        monkeypatch.setattr(slim_output_module, "_MIN_ROWS", 1)
+        assert layer._rows_per_block() == 5
         torch.testing.assert_close(layer.log_probs(hidden), ref, rtol=1e-5, atol=1e-5)
+        targets = torch.randint(0, 1000, (37,))
+        want = ref[torch.arange(37), targets]
+        torch.testing.assert_close(layer.target_log_probs(hidden, targets), want, rtol=1e-5, atol=1e-5)
+        with slim_kernel.disabled():  # the chunked PyTorch log-partition, blocks and chunks alike
+            torch.testing.assert_close(layer.target_log_probs(hidden, targets), want, rtol=1e-5, atol=1e-5)
 
 
 def test_score_uses_the_cheaper_of_the_two_algorithms(monkeypatch):

@@ -29,6 +29,10 @@ class CompactLSTMLMConfig(CompactEmbeddingConfig):
     decoder_hidden_size: int = field(default=650, metadata={"help": "LSTM hidden size"})
     decoder_layers: int = field(default=2, metadata={"help": "number of LSTM layers"})
     dropout: float = field(default=0.5, metadata={"help": "dropout on non-recurrent connections"})
+    decoder_dropout_in: Optional[float] = field(
+        default=None, metadata={"help": "dropout on the embedding output, between the input embedding "
+                                       "and the first LSTM layer (the slim paper's 'Dropout' column; "
+                                       "default: --dropout)"})
     max_target_positions: Optional[int] = II("task.tokens_per_sample")
 
 
@@ -37,7 +41,7 @@ class CompactLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
 
     def __init__(self, cfg: CompactLSTMLMConfig, dictionary):
         super().__init__(dictionary)
-        check_dropouts(cfg, ["dropout"])
+        check_dropouts(cfg, ["dropout", "decoder_dropout_in"])
         hidden = cfg.decoder_hidden_size
         embed_dim = cfg.decoder_embed_dim or hidden
         out_dim = tied_output_dim(cfg, embed_dim, hidden)
@@ -45,6 +49,8 @@ class CompactLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
             cfg, dictionary, embed_dim, out_dim
         )
         self.dropout = nn.Dropout(cfg.dropout)
+        dropout_in = cfg.dropout if cfg.decoder_dropout_in is None else cfg.decoder_dropout_in
+        self.dropout_in = nn.Dropout(dropout_in)
         self.lstm = nn.LSTM(embed_dim, hidden, num_layers=cfg.decoder_layers,
                             dropout=cfg.dropout if cfg.decoder_layers > 1 else 0.0, batch_first=True)
         for name, p in self.lstm.named_parameters():  # Zaremba et al.: U(-0.1, 0.1)
@@ -60,7 +66,7 @@ class CompactLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
             if state is not None:  # only the newest token is fed, the rest is in the state
                 prev_output_tokens = prev_output_tokens[:, -1:]
                 state = (state["h"], state["c"])
-        x = self.dropout(self.embed_tokens(prev_output_tokens))
+        x = self.dropout_in(self.embed_tokens(prev_output_tokens))
         x, (h, c) = self.lstm(x, state)
         if incremental_state is not None:
             self.set_incremental_state(incremental_state, "lstm_state", {"h": h, "c": c})

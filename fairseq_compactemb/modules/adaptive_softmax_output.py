@@ -31,7 +31,7 @@ from torch import nn
 
 from .adaptive_bands import band_dims, band_starts, check_factor, parse_cutoffs
 from .adaptive_input import AdaptiveInput
-from .compact_output import CompactOutputLayer
+from .compact_output import CompactOutputLayer, check_target_shape
 from .errors import CompactConfigError
 from .factory import register_output_layer
 from .options import get_option
@@ -150,6 +150,14 @@ class AdaptiveSoftmaxOutput(CompactOutputLayer):
         for i in range(self.num_tails):
             parts.append(F.log_softmax(self._tail_logits(i, flat), dim=-1) + head[:, c0 + i: c0 + i + 1])
         return torch.cat(parts, dim=-1).view(*hidden.shape[:-1], self.vocab_size)
+
+    def target_log_probs(self, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``[*, H], [*] -> [*]`` exact ``log_probs(hidden)`` at ``target``: the head on every
+        row, tail ``i`` only on the rows whose target is in it (:meth:`loss`), so scoring costs
+        what training costs. Unlike fairseq's ``AdaptiveSoftmax.get_log_prob(input, target)``,
+        nothing is returned for the other words, so no caller can read wrong values there."""
+        check_target_shape(hidden, target)
+        return -self.loss(hidden, target, reduction="none").view(target.shape)
 
     def loss(self, hidden: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int] = None,
              reduction: str = "sum") -> torch.Tensor:

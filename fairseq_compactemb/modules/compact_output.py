@@ -9,13 +9,28 @@ from .compact_input import check_saved_tensors, count_unique_parameters
 from .errors import CompactConfigError
 
 
+_SCORE_ELEMS = 1 << 22  # no-grad target_log_probs: logits of this many (row, word) pairs at once
+
+
+def check_target_shape(hidden: torch.Tensor, target: torch.Tensor) -> None:
+    """``target`` must hold one word id per hidden state: shape ``hidden.shape[:-1]``."""
+    if tuple(target.shape) != tuple(hidden.shape[:-1]):
+        raise ValueError(f"target shape {list(target.shape)} does not match the hidden states "
+                         f"{list(hidden.shape)} (expected {list(hidden.shape[:-1])})")
+
+
 class CompactOutputLayer(nn.Module):
     """Scores a vocabulary of ``vocab_size`` words from hidden states of size ``input_dim``.
 
-    Three entry points, so that every criterion and every fairseq evaluation path works:
+    Entry points, so that every criterion and every fairseq evaluation path works:
 
-    * :meth:`log_probs` ``[*, H] -> [*, V]``: fully normalised float32 log-probabilities
-      (``fairseq-eval-lm``, beam search, validation of sampled criterions).
+    * ``layer(hidden)`` = :meth:`log_probs` ``[*, H] -> [*, V]``: fully normalised float32
+      log-probabilities (beam search, sampling, label smoothing: whatever needs the whole
+      distribution).
+    * ``layer(hidden, target)`` = :meth:`target_log_probs` ``[*, H], [*] -> [*]``: the exact
+      log-probability of each row's own target only (perplexity, ``cross_entropy``,
+      ``fairseq-eval-lm``, hub ``score``, reranking), without writing the ``[N, V]``
+      log-probabilities and, where the layer allows it, without computing all of them.
     * :meth:`score` ``[N, H], [S] -> [N, S]``: unnormalised logits of a shared word subset
       (target + noise words of NCE / importance sampling), without scoring all V words.
     * :meth:`score_targets` ``[N, H], [N] -> [N]``: the logit of each row's own word.
@@ -47,6 +62,32 @@ class CompactOutputLayer(nn.Module):
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+    def forward(self, hidden: torch.Tensor, target: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``hidden [*, H]`` -> float32 log-probabilities ``[*, V]`` of every word, or, with
+        ``target [*]`` (word ids), the log-probability of each row's target ``[*]``
+        (:meth:`target_log_probs`)."""
+        if target is None:
+            return self.log_probs(hidden)
+        return self.target_log_probs(hidden, target)
+
+    def target_log_probs(self, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``[*, H], [*] -> [*]``: ``log_probs(hidden)`` gathered at ``target``, exactly (float32,
+        differentiable), computed as ``logit[target] - logsumexp(logits)``: the ``[N, V]``
+        log-softmax is never written. Layers with a cheaper exact path override this (the
+        adaptive softmax evaluates one tail per row, the slim output streams ``log Z``)."""
+        check_target_shape(hidden, target)
+        flat, flat_target = hidden.reshape(-1, hidden.size(-1)), target.reshape(-1)
+        # without autograd, rows in blocks of ~4M scores (16 MB): a 4,096-token eval-lm batch
+        # at V=33k would otherwise allocate a 545 MB [N, V] logits tensor
+        with_grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in self.parameters()))
+        rows = flat.size(0) if with_grad else max(1, _SCORE_ELEMS // self.vocab_size)
+        parts = []
+        for s in range(0, max(flat.size(0), 1), rows):
+            logits = self.logits(flat[s:s + rows]).float()
+            picked = logits.gather(1, flat_target[s:s + rows].unsqueeze(1)).squeeze(1)
+            parts.append(picked - torch.logsumexp(logits, dim=-1))
+        return torch.cat(parts).view(target.shape)
+
     def score_sample(self, hidden: torch.Tensor, targets: torch.Tensor, word_ids: torch.Tensor):
         """``[N, H], [N], [S] -> ([N], [N, S])``: :meth:`score_targets` and :meth:`score` in one
         call (the two scores of NCE / importance sampling). Override when both can share work,

@@ -46,10 +46,12 @@ def load(verbose: bool = False):
             from torch.utils.cpp_extension import load as load_extension
 
             # -march=native: the build happens on the machine that runs it (JIT, cached per
-            # source/flags); -fopenmp: at::parallel_for is OpenMP in the PyTorch CPU wheels
+            # source/flags); -fopenmp: at::parallel_for is OpenMP in the PyTorch CPU wheels;
+            # -fno-trapping-math: lets gcc if-convert the exp's clamp, so the exp loops
+            # vectorise (they did not: 6.6 ns per exp; values are unchanged, no reassociation)
             _state["module"] = load_extension(
                 name="compactemb_slim_cpu", sources=[str(_SOURCE)],
-                extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"],
+                extra_cflags=["-O3", "-march=native", "-fopenmp", "-fno-trapping-math"], extra_ldflags=["-fopenmp"],
                 verbose=verbose)
         except Exception as e:  # no compiler / ninja / headers: the PyTorch path still works
             warnings.warn(f"fairseq-compactemb: the slim output C++ kernel could not be built "
@@ -62,6 +64,15 @@ def usable(table: torch.Tensor) -> bool:
     """Whether the kernel applies to this partial table (CPU float32, no autograd)."""
     return (table.device.type == "cpu" and table.dtype == torch.float32 and not table.requires_grad
             and load() is not None)
+
+
+def log_partition(table: torch.Tensor, assignment_i32: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``log Z [N]`` of the scores ``sum_k table[assignment[w, k], n] (+ bias[w])`` over all ``V``
+    words, streamed like :func:`fused_log_softmax` but without writing any ``[N, V]`` output."""
+    module = load()
+    empty = table.new_empty(0)
+    return module.slim_log_partition(table.contiguous(), assignment_i32,
+                                     empty if bias is None else bias.detach().float().contiguous())
 
 
 def fused_log_softmax(table: torch.Tensor, assignment_i32: torch.Tensor, bias: Optional[torch.Tensor],

@@ -20,13 +20,13 @@ cache-sized chunks of the vocabulary: on CPU in float32 without autograd with th
 of :mod:`.slim_kernel` (one pass, no intermediate copies), else in PyTorch. Nothing of size
 ``V x H`` is ever built.
 """
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .compact_output import CompactOutputLayer
+from .compact_output import CompactOutputLayer, check_target_shape
 from .errors import CompactConfigError
 from .factory import register_output_layer
 from . import slim_kernel
@@ -34,10 +34,14 @@ from .options import get_option, get_output_option
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 from .slim_embedding import SlimEmbedding
 
-# Fast no-grad log_probs: rows per block keep the [M, rows] partial table under this many
-# elements; vocabulary chunks keep each [chunk, rows] score block (1 MB) in the L2 cache
-# (2**18 measured 8-12% faster than 2**20 and 2**16 at the Table 7 shape, scripts/benchmark.py).
-_PARTIAL_BUDGET = 1 << 26
+# Fast no-grad paths: rows per block keep the [M, rows] partial table near 4 MB (the gather reads
+# it at random, so it should stay in the last-level cache), at least 32 rows so that the row
+# vectors fill SIMD lanes: at V=M=33,280 (K=8, d=128), 4,096 rows of eval-lm took 2.6 s in blocks of
+# 2,016 rows (a 268 MB table) and 1.6 s in blocks of 32. Vocabulary chunks keep each [chunk, rows]
+# score block (1 MB) in the L2 cache (2**18 measured 8-12% faster than 2**20 and 2**16 at the
+# Table 7 shape, scripts/benchmark.py).
+_TABLE_ELEMS = 1 << 20
+_MIN_ROWS = 32
 _CHUNK_ELEMS = 1 << 18
 _MIN_CHUNK = 1024
 
@@ -137,7 +141,7 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
             return F.log_softmax(self.logits(hidden).float(), dim=-1)
         x = hidden.reshape(-1, self.input_dim)
         out = torch.empty(x.size(0), self.vocab_size, dtype=torch.float32, device=x.device)
-        rows = max(1, _PARTIAL_BUDGET // self.pool_size)
+        rows = self._rows_per_block()
         for start in range(0, x.size(0), rows):
             table = self.partial_table(x[start:start + rows])
             if table.device.type == "cpu" and table.dtype != torch.float32:
@@ -150,6 +154,10 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
                 self._fused_log_softmax(table, out[start:start + rows])
         return out.view(*hidden.shape[:-1], self.vocab_size)
 
+    def _rows_per_block(self) -> int:
+        """Hidden states per partial table in the no-grad paths (see ``_TABLE_ELEMS``)."""
+        return max(_MIN_ROWS, _TABLE_ELEMS // self.pool_size)
+
     def _assignment_int32(self) -> torch.Tensor:
         """int32 copy of the assignment for the C++ kernel (half the index bytes to stream),
         rebuilt whenever the buffer is replaced or changed in place (load_state_dict)."""
@@ -159,10 +167,11 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
             self._i32_key = key
         return self._i32
 
-    def _fused_log_softmax(self, table: torch.Tensor, out: torch.Tensor) -> None:
-        """Fill ``out [N, V]`` with log-softmax scores, one vocabulary chunk at a time: each
-        ``[chunk, N]`` block is gathered, written out, and reduced to its max and sum of exps
-        while it is still in cache; one last in-place pass subtracts the log-partition."""
+    def _fused_log_softmax(self, table: torch.Tensor, out: Optional[torch.Tensor]) -> torch.Tensor:
+        """Return ``log Z [N]`` and, unless ``out`` is None, fill ``out [N, V]`` with the
+        log-softmax scores, one vocabulary chunk at a time: each ``[chunk, N]`` block is
+        gathered, (written out,) and reduced to its max and sum of exps while it is still in
+        cache; one last in-place pass subtracts the log-partition."""
         n = table.size(1)
         chunk = max(_MIN_CHUNK, _CHUNK_ELEMS // n)
         maxes: List[torch.Tensor] = []
@@ -172,15 +181,48 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
             if self.bias is not None:
                 block += self.bias[s:s + chunk, None]
             block = block.float()
-            written = out[:, s:s + chunk]
-            written.copy_(block.t())
-            top = written.amax(1)  # max along contiguous rows: much faster than block.amax(0)
+            if out is not None:
+                written = out[:, s:s + chunk]
+                written.copy_(block.t())
+                top = written.amax(1)  # max along contiguous rows: much faster than block.amax(0)
+            else:
+                top = block.amax(0)
             maxes.append(top)
             sums.append(block.sub_(top).exp_().sum(0))
         maxes_t, sums_t = torch.stack(maxes), torch.stack(sums)  # [chunks, N]
         top = maxes_t.amax(0)
         log_z = top + (sums_t * (maxes_t - top).exp()).sum(0).log()
-        out.sub_(log_z[:, None])
+        if out is not None:
+            out.sub_(log_z[:, None])
+        return log_z
+
+    def target_log_probs(self, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``[*, H], [*] -> [*]`` exact ``log_probs(hidden)`` at ``target``. Without autograd:
+        per block of rows the partial table (step 1), the target's score as the sum of its
+        ``K`` table entries, and ``log Z`` streamed over the vocabulary (the C++ kernel's
+        ``slim_log_partition`` on CPU float32, else chunked PyTorch): the ``[N, V]``
+        log-probabilities are never written. With autograd: ``logit - logsumexp``."""
+        check_target_shape(hidden, target)
+        if torch.is_grad_enabled() and (hidden.requires_grad or self.pool.requires_grad):
+            return super().target_log_probs(hidden, target)
+        x, t = hidden.reshape(-1, self.input_dim), target.reshape(-1)
+        out = torch.empty(x.size(0), dtype=torch.float32, device=x.device)
+        rows = self._rows_per_block()
+        for start in range(0, x.size(0), rows):
+            table = self.partial_table(x[start:start + rows])
+            if table.device.type == "cpu" and table.dtype != torch.float32:
+                table = table.float()  # as in log_probs: gather and softmax in float32
+            tt = t[start:start + rows]
+            cols = torch.arange(tt.numel(), device=x.device).unsqueeze(1)
+            picked = table[self.assignment[tt], cols].float().sum(1)  # [n, K] -> [n]
+            if self.bias is not None:
+                picked = picked + self.bias[tt].float()
+            if slim_kernel.usable(table):
+                log_z = slim_kernel.log_partition(table, self._assignment_int32(), self.bias)
+            else:
+                log_z = self._fused_log_softmax(table, None)
+            out[start:start + tt.numel()] = picked - log_z
+        return out.view(target.shape)
 
     def score(self, hidden: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
         n, s, H, K = hidden.size(0), word_ids.numel(), self.input_dim, self.subvectors

@@ -1,0 +1,208 @@
+"""Parts ``eval`` and ``generate`` of ``scripts/benchmark.py``: the stock fairseq CLIs, timed.
+
+5. ``eval``     -- ``fairseq-eval-lm`` tokens/s (fairseq's own timer around the scorer, printed
+   as "Evaluated N tokens in S s") of a 2-layer transformer LM on a synthetic Zipfian corpus:
+   ours vs stock fairseq at equal parameters with the tied adaptive input + softmax (ADP-T)
+   and with a plain softmax, and ours with a slim output (1/8) vs the same model with a
+   softmax.
+6. ``generate`` -- ``fairseq-generate`` sentences/s (beam 4, every hypothesis forced to the
+   same length with ``--min-len = --max-len-b``, so both models decode the same number of
+   steps) of ``compact_transformer`` vs fairseq's ``transformer`` at equal parameters.
+
+Each model is a real checkpoint written by ``fairseq-train`` (one update: speed does not
+depend on the weights, and the parameter counts are read from the training log and checked
+equal). The CLIs run in subprocesses, interleaved (every repeat runs each contender once),
+with ``OMP_NUM_THREADS`` threads each; medians are reported.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List, Sequence
+
+import torch
+
+USER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fairseq_compactemb")
+
+
+def cli(name: str) -> str:
+    """The fairseq console script next to this Python (or on PATH)."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    return path if os.path.exists(path) else name
+
+
+def run(cmd: Sequence[str], threads: int) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(str(cmd[0]))} failed ({proc.returncode}):\n"
+                           + (proc.stdout + proc.stderr)[-3000:])
+    return proc.stdout + proc.stderr
+
+
+def zipf_words(n_tokens: int, vocab: int, seed: int, prefix: str = "w") -> List[str]:
+    g = torch.Generator().manual_seed(seed)
+    probs = 1.0 / torch.arange(1, vocab + 1, dtype=torch.float64)
+    ids = torch.multinomial(probs / probs.sum(), n_tokens, replacement=True, generator=g)
+    return [f"{prefix}{i}" for i in ids.tolist()]
+
+
+def write_dict(path: str, vocab: int, prefix: str = "w") -> None:
+    """fairseq dict.txt with every word, counts falling as 1/rank (ids sorted by frequency)."""
+    with open(path, "w") as f:
+        for i in range(vocab):
+            f.write(f"{prefix}{i} {max(1, int(1e9 / (i + 1)))}\n")
+
+
+def write_lines(path: str, words: List[str], line_len: int) -> None:
+    with open(path, "w") as f:
+        for s in range(0, len(words), line_len):
+            f.write(" ".join(words[s:s + line_len]) + "\n")
+
+
+def lm_data(work: str, vocab: int, n_valid: int) -> str:
+    """A binarised Zipfian LM corpus (train is tiny: one update is all that is trained)."""
+    text = os.path.join(work, "text")
+    os.makedirs(text, exist_ok=True)
+    write_dict(os.path.join(text, "dict.txt"), vocab - 4)  # + fairseq's 4 specials = vocab
+    write_lines(os.path.join(text, "train.txt"), zipf_words(4096, vocab - 4, 1), 50)
+    write_lines(os.path.join(text, "valid.txt"), zipf_words(n_valid, vocab - 4, 2), 50)
+    dest = os.path.join(work, "lm-bin")
+    run([cli("fairseq-preprocess"), "--only-source", "--srcdict", os.path.join(text, "dict.txt"),
+         "--trainpref", os.path.join(text, "train.txt"), "--validpref", os.path.join(text, "valid.txt"),
+         "--destdir", dest, "--workers", 1], 1)
+    return dest
+
+
+def mt_data(work: str, vocab: int, n_sentences: int, length: int) -> str:
+    """A binarised synthetic parallel corpus (source and target: Zipfian words of their own)."""
+    text = os.path.join(work, "mt-text")
+    os.makedirs(text, exist_ok=True)
+    for lang, prefix in (("src", "s"), ("tgt", "t")):
+        write_dict(os.path.join(text, f"dict.{lang}.txt"), vocab - 4, prefix)
+        for split, n, seed in (("train", 256, 1), ("valid", n_sentences, 2)):
+            write_lines(os.path.join(text, f"{split}.{lang}"),
+                        zipf_words(n * length, vocab - 4, seed + (lang == "tgt"), prefix), length)
+    dest = os.path.join(work, "mt-bin")
+    run([cli("fairseq-preprocess"), "--source-lang", "src", "--target-lang", "tgt",
+         "--srcdict", os.path.join(text, "dict.src.txt"), "--tgtdict", os.path.join(text, "dict.tgt.txt"),
+         "--trainpref", os.path.join(text, "train"), "--validpref", os.path.join(text, "valid"),
+         "--destdir", dest, "--workers", 1], 1)
+    return dest
+
+
+def checkpoint(data: str, save_dir: str, flags: Sequence, threads: int) -> tuple:
+    """Train one update with ``flags``; returns (checkpoint path, parameter count)."""
+    log = run([cli("fairseq-train"), data, "--user-dir", USER_DIR, "--save-dir", save_dir, "--max-update", 1,
+               "--disable-validation", "--no-epoch-checkpoints", "--num-workers", 0, "--seed", 1,
+               "--optimizer", "adam", "--lr", 1e-4, *flags], threads)
+    params = int(re.search(r"num\. shared model params: ([0-9,]+)", log).group(1).replace(",", ""))
+    return os.path.join(save_dir, "checkpoint_last.pt"), params
+
+
+def interleaved_cli(cmds: Dict[str, List], pattern: str, repeats: int, threads: int) -> Dict[str, List[float]]:
+    """Run every command once per repeat, in turn; ``pattern``'s group 1 is the measured rate."""
+    rates = {name: [] for name in cmds}
+    for _ in range(repeats):
+        for name, cmd in cmds.items():
+            found = re.findall(pattern, run(cmd, threads))
+            if not found:
+                raise RuntimeError(f"{name}: no rate matching {pattern!r} in the output")
+            rates[name].append(float(found[-1]))
+    return rates
+
+
+def lm_sizes(mode: str) -> dict:
+    if mode == "full":
+        return dict(vocab=50000, layers=2, dim=128, ffn=512, heads=4, cutoffs="4000,12000", valid=60000, repeats=3)
+    if mode == "quick":
+        return dict(vocab=33280, layers=2, dim=128, ffn=512, heads=4, cutoffs="2500,7500", valid=20000, repeats=2)
+    return dict(vocab=2000, layers=1, dim=16, ffn=32, heads=2, cutoffs="300,900", valid=1000, repeats=1)
+
+
+def part_eval(mode: str, threads: int, table) -> dict:
+    s = lm_sizes(mode)
+    V, cut = s["vocab"], s["cutoffs"]
+    pool = 8 * (V // 8)  # slim output K=8 at 1/8 of the V x d matrix: M = V * K / 8, a multiple of K
+    print(f"\n## 5. fairseq-eval-lm, tokens/s: {s['layers']}-layer transformer LM, d={s['dim']}, ffn {s['ffn']}, "
+          f"V={V:,} (Zipfian), {s['valid']:,} tokens, --tokens-per-sample 128 --context-window 64 "
+          f"--max-tokens 4096, {threads} thread(s) per run, {s['repeats']} interleaved repeats")
+    common = ["--task", "language_modeling", "--tokens-per-sample", 128, "--max-tokens", 2048,
+              "--decoder-layers", s["layers"], "--decoder-embed-dim", s["dim"], "--decoder-ffn-embed-dim", s["ffn"],
+              "--decoder-attention-heads", s["heads"], "--decoder-input-dim", s["dim"],
+              "--decoder-output-dim", s["dim"], "--no-decoder-final-norm"]
+    contenders = {
+        "fairseq transformer_lm, tied adaptive": ["--arch", "transformer_lm", "--adaptive-input",
+            "--adaptive-input-cutoff", cut, "--adaptive-input-factor", 4, "--adaptive-softmax-cutoff", cut,
+            "--adaptive-softmax-factor", 4, "--tie-adaptive-weights", "--tie-adaptive-proj",
+            "--criterion", "adaptive_loss", "--ddp-backend", "legacy_ddp"],
+        "ours compact_transformer_lm, tied adaptive": ["--arch", "compact_transformer_lm", "--input-embedding",
+            "adaptive", "--output-layer", "adaptive", "--tie-input-output", "--adaptive-cutoffs", cut,
+            "--adaptive-factor", 4, "--criterion", "compact_adaptive_loss"],
+        "fairseq transformer_lm, softmax": ["--arch", "transformer_lm", "--criterion", "cross_entropy"],
+        "ours compact_transformer_lm, softmax": ["--arch", "compact_transformer_lm", "--criterion", "cross_entropy"],
+        "ours compact_transformer_lm, slim output 1/8": ["--arch", "compact_transformer_lm", "--output-layer", "slim",
+            "--output-slim-subvectors", 8, "--output-slim-pool", pool, "--criterion", "cross_entropy"],
+    }
+    with tempfile.TemporaryDirectory(prefix="compactemb-bench-") as work:
+        data = lm_data(work, V, s["valid"])
+        ckpts, params = {}, {}
+        for i, (name, flags) in enumerate(contenders.items()):
+            ckpts[name], params[name] = checkpoint(data, os.path.join(work, f"ckpt{i}"), common + flags, threads)
+        names = list(contenders)
+        for a, b in ((0, 1), (2, 3)):
+            if params[names[a]] != params[names[b]]:
+                raise RuntimeError(f"unequal sizes: {names[a]} {params[names[a]]:,} vs {names[b]} {params[names[b]]:,}")
+        cmds = {name: [cli("fairseq-eval-lm"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
+                       "--tokens-per-sample", 128, "--context-window", 64, "--max-tokens", 4096,
+                       "--gen-subset", "valid", "--num-workers", 0] for name in names}
+        rates = interleaved_cli(cmds, r"Evaluated [0-9,]+ tokens in [0-9.]+s \(([0-9.]+) tokens/s\)",
+                                s["repeats"], threads)
+    tps = {k: statistics.median(v) for k, v in rates.items()}
+    ref = {names[0]: names[0], names[1]: names[0], names[2]: names[2], names[3]: names[2], names[4]: names[3]}
+    rows = [[n, f"{params[n]:,}", f"{tps[n]:,.0f}", f"{tps[n] / tps[ref[n]]:.2f}x vs {ref[n].split(',')[0]}"
+             + ("" if ref[n] != names[3] else " softmax")] for n in names]
+    print(table(rows, ["model", "params", "eval-lm tokens/s", "ratio"]))
+    return {"tokens_per_s": tps, "params": params, "all_rates": rates,
+            "eval_vs_fairseq_adaptive": tps[names[1]] / tps[names[0]],
+            "eval_vs_fairseq_softmax": tps[names[3]] / tps[names[2]],
+            "eval_slim_vs_softmax": tps[names[4]] / tps[names[3]]}
+
+
+def part_generate(mode: str, threads: int, table) -> dict:
+    if mode == "full":
+        s = dict(vocab=16000, dim=256, ffn=1024, heads=4, layers=2, sentences=200, length=20, repeats=3)
+    elif mode == "quick":
+        s = dict(vocab=8000, dim=256, ffn=1024, heads=4, layers=2, sentences=80, length=16, repeats=2)
+    else:
+        s = dict(vocab=500, dim=16, ffn=32, heads=2, layers=1, sentences=8, length=5, repeats=1)
+    print(f"\n## 6. fairseq-generate, sentences/s: {s['layers']}+{s['layers']}-layer transformer, d={s['dim']}, "
+          f"ffn {s['ffn']}, V={s['vocab']:,} per side, {s['sentences']} sentences, beam 4, every hypothesis "
+          f"{s['length']} tokens, --batch-size 32, {threads} thread(s) per run, {s['repeats']} interleaved repeats")
+    common = ["--task", "translation", "--max-tokens", 4096, "--criterion", "cross_entropy",
+              "--encoder-layers", s["layers"], "--decoder-layers", s["layers"], "--encoder-embed-dim", s["dim"],
+              "--decoder-embed-dim", s["dim"], "--encoder-ffn-embed-dim", s["ffn"], "--decoder-ffn-embed-dim",
+              s["ffn"], "--encoder-attention-heads", s["heads"], "--decoder-attention-heads", s["heads"]]
+    contenders = {"fairseq transformer": ["--arch", "transformer", "--share-decoder-input-output-embed"],
+                  "ours compact_transformer": ["--arch", "compact_transformer", "--tie-input-output"]}
+    with tempfile.TemporaryDirectory(prefix="compactemb-bench-") as work:
+        data = mt_data(work, s["vocab"], s["sentences"], s["length"])
+        ckpts, params = {}, {}
+        for i, (name, flags) in enumerate(contenders.items()):
+            ckpts[name], params[name] = checkpoint(data, os.path.join(work, f"ckpt{i}"), common + flags, threads)
+        names = list(contenders)
+        if params[names[0]] != params[names[1]]:
+            raise RuntimeError(f"unequal sizes: {params}")
+        cmds = {name: [cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
+                       "--gen-subset", "valid", "--beam", 4, "--batch-size", 32, "--max-len-a", 0,
+                       "--max-len-b", s["length"], "--min-len", s["length"], "--quiet",
+                       "--required-batch-size-multiple", 1, "--num-workers", 0] for name in names}
+        rates = interleaved_cli(cmds, r"Translated [0-9,]+ sentences \([0-9,]+ tokens\) in [0-9.]+s "
+                                      r"\(([0-9.]+) sentences/s", s["repeats"], threads)
+    sps = {k: statistics.median(v) for k, v in rates.items()}
+    rows = [[n, f"{params[n]:,}", f"{sps[n]:,.1f}", f"{sps[n] / sps[names[0]]:.2f}x"] for n in names]
+    print(table(rows, ["model", "params", "sentences/s", "vs fairseq"]))
+    return {"sentences_per_s": sps, "params": params, "all_rates": rates,
+            "generate_vs_fairseq": sps[names[1]] / sps[names[0]]}
