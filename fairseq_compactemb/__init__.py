@@ -36,10 +36,12 @@ if _HAVE_FAIRSEQ:
     from .clean_exit import install_clean_exit  # noqa: E402
     from .cpu_ddp import allow_cpu_pytorch_ddp  # noqa: E402
     from .target_scoring import install as install_target_scoring  # noqa: E402
+    from .checkpoint_files import install as install_checkpoint_file_checks  # noqa: E402
 
     allow_cpu_pytorch_ddp()  # --cpu with --ddp-backend pytorch_ddp (see cpu_ddp.py)
     install_clean_exit()  # no SIGABRT from fairseq's data threads at exit (see clean_exit.py)
     install_target_scoring()  # eval-lm / score / cross_entropy: target-only (see target_scoring.py)
+    install_checkpoint_file_checks()  # truncated / non-checkpoint files: one line (checkpoint_files.py)
 
 logging.getLogger(__name__).info(
     f"fairseq-compactemb {__version__} loaded from {os.path.dirname(os.path.abspath(__file__))}"

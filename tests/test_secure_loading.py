@@ -186,3 +186,44 @@ def test_other_vocabulary_is_one_line(lm_ckpt, ptb_bin, other_bin, tmp_path):
                    "--save-dir", tmp_path / "resume", expect_ok=False)
     assert "vocabulary" in one_line_error(proc, "decoder.embed_tokens.weight")
     assert "num_updates 4" not in proc.stdout
+
+
+# -- broken files: one line naming the file -----------------------------------------------------
+def _truncated(src, dst):
+    data = src.read_bytes()
+    dst.write_bytes(data[: len(data) * 2 // 3])  # a partial copy / download
+
+
+def _text(src, dst):
+    dst.write_text("this is not a checkpoint\nbut a text file\n")
+
+
+def _empty(src, dst):
+    dst.write_bytes(b"")
+
+
+@pytest.mark.parametrize("make,problem", [(_truncated, r"is truncated \([0-9,]+ bytes"),
+                                          (_text, r"is not a PyTorch checkpoint \(it starts with 'this is not a"),
+                                          (_empty, r"is empty \(0 bytes\)")],
+                         ids=["truncated", "text", "empty"])
+def test_broken_checkpoint_file_is_one_line_in_every_cli(make, problem, lm_ckpt, ptb_bin, multi30k_bin, tmp_path):
+    bad = tmp_path / "checkpoint_best.pt"
+    make(lm_ckpt, bad)
+    for name, args in [("fairseq-eval-lm", [ptb_bin, "--path", bad, *EVAL]),
+                       ("fairseq-generate", [multi30k_bin, "--path", bad, "--beam", 2]),
+                       ("fairseq-interactive", [multi30k_bin, "--path", bad, "--beam", 2])]:
+        proc = run_cli(name, *args, "--user-dir", USER_DIR, env=WEIGHTS_ONLY, expect_ok=False)
+        line = one_line_error(proc, str(bad))
+        assert re.search(problem, line) and "copy or download the file again" in line, (name, line)
+    # fairseq-train resuming from a broken checkpoint_last.pt
+    resume = tmp_path / "resume"
+    resume.mkdir()
+    make(lm_ckpt, resume / "checkpoint_last.pt")
+    proc = run_cli("fairseq-train", ptb_bin, "--user-dir", USER_DIR, *LM, "--max-update", 5, "--save-dir", resume,
+                   expect_ok=False)
+    assert re.search(problem, one_line_error(proc, str(resume / "checkpoint_last.pt")))
+    import fairseq_compactemb
+    from fairseq_compactemb.modules import CompactCheckpointError
+
+    with pytest.raises(CompactCheckpointError, match=problem):
+        fairseq_compactemb.from_pretrained(str(bad), str(ptb_bin))
