@@ -77,6 +77,20 @@ want() {
     return 1
 }
 
+# quoted ARGS...: the arguments as one shell line that pastes back as the same argument list
+# (plain words as they are, anything else in single quotes)
+quoted() {
+    local out="" a
+    for a in "$@"; do
+        if [[ -n "$a" && "$a" =~ ^[A-Za-z0-9_./:=,+@%^-]+$ ]]; then
+            out+="$a "
+        else
+            out+="'${a//\'/\'\\\'\'}' "
+        fi
+    done
+    printf '%s\n' "${out% }"
+}
+
 # fairseq CLI next to the running python (or on PATH)
 fs() {
     local name="$1"; shift
@@ -84,7 +98,7 @@ fs() {
     bin="$(dirname "$(command -v "$PYTHON")")/$name"
     [ -x "$bin" ] || bin="$name"
     if [ "$DRY_RUN" = 1 ]; then
-        echo "+ $name $*"
+        echo "+ $(quoted "$name" "$@")"
         return 0
     fi
     "$bin" "$@"
@@ -93,7 +107,8 @@ fs() {
 # logged LOG CMD...: run a command, its output into $WORK/logs/LOG, the tail shown on failure
 logged() {
     local log="$WORK/logs/$1"; shift
-    if [ "$1" = fs ]; then echo "+ ${*:2}"; else echo "+ $*"; fi | cut -c1-400
+    # the whole command, shell-quoted: a printed (or --dry-run) command can be pasted as is
+    if [ "$1" = fs ]; then echo "+ $(quoted "${@:2}")"; else echo "+ $(quoted "$@")"; fi
     if [ "$DRY_RUN" = 1 ]; then return 0; fi
     [ "${APPEND_LOG:-0}" = 1 ] || : > "$log"   # a resumed training run appends to its log
     if ! "$@" >> "$log" 2>&1; then

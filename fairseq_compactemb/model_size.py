@@ -26,11 +26,11 @@ def build_for_vocab(arch: str, vocab_size: int, extra_args: Sequence[str] = (), 
     (shared by source and target for translation architectures)."""
     from fairseq import options, tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
-    from fairseq.models import ARCH_MODEL_NAME_REGISTRY
+    from fairseq.models import ARCH_MODEL_REGISTRY, FairseqEncoderDecoderModel
 
     from .user_dir import user_dir
 
-    is_mt = ARCH_MODEL_NAME_REGISTRY[arch] == "compact_transformer"
+    is_mt = issubclass(ARCH_MODEL_REGISTRY[arch], FairseqEncoderDecoderModel)  # ours or stock fairseq
     task = "translation" if is_mt else "language_modeling"
     parser = options.get_training_parser()
     argv = ["/nonexistent", "--task", task, "--arch", arch, "--user-dir", user_dir(), *map(str, extra_args)]

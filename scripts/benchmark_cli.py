@@ -3,8 +3,9 @@
 5. ``eval``     -- ``fairseq-eval-lm`` tokens/s (fairseq's own timer around the scorer, printed
    as "Evaluated N tokens in S s") of a 2-layer transformer LM on a synthetic Zipfian corpus:
    ours vs stock fairseq at equal parameters with the tied adaptive input + softmax (ADP-T)
-   and with a plain softmax, and ours with a slim output (1/8) vs the same model with a
-   softmax.
+   and with a plain softmax (d=128), and ours with a slim output (K=8, 1/8) vs the same model
+   with a softmax, at d=128 and d=512 (the slim output's gain grows with d: its gather-sum
+   costs ``V * K`` adds per token whatever d is, the softmax ``V * d`` multiply-adds).
 6. ``generate`` -- ``fairseq-generate`` sentences/s (beam 4, every hypothesis forced to the
    same length with ``--min-len = --max-len-b``, so both models decode the same number of
    steps) of ``compact_transformer`` vs fairseq's ``transformer`` at equal parameters.
@@ -116,59 +117,77 @@ def interleaved_cli(cmds: Dict[str, List], pattern: str, repeats: int, threads: 
 
 def lm_sizes(mode: str) -> dict:
     if mode == "full":
-        return dict(vocab=50000, layers=2, dim=128, ffn=512, heads=4, cutoffs="4000,12000", valid=60000, repeats=3)
+        return dict(vocab=50000, layers=2, dim=128, heads=4, cutoffs="4000,12000", valid=60000, repeats=3,
+                    slim_dims=[128, 512])
     if mode == "quick":
-        return dict(vocab=33280, layers=2, dim=128, ffn=512, heads=4, cutoffs="2500,7500", valid=20000, repeats=2)
-    return dict(vocab=2000, layers=1, dim=16, ffn=32, heads=2, cutoffs="300,900", valid=1000, repeats=1)
+        return dict(vocab=33280, layers=2, dim=128, heads=4, cutoffs="2500,7500", valid=20000, repeats=2,
+                    slim_dims=[128, 512])
+    return dict(vocab=2000, layers=1, dim=16, heads=2, cutoffs="300,900", valid=1000, repeats=1,
+                slim_dims=[16])
 
 
 def part_eval(mode: str, threads: int, table) -> dict:
     s = lm_sizes(mode)
     V, cut = s["vocab"], s["cutoffs"]
     pool = 8 * (V // 8)  # slim output K=8 at 1/8 of the V x d matrix: M = V * K / 8, a multiple of K
-    print(f"\n## 5. fairseq-eval-lm, tokens/s: {s['layers']}-layer transformer LM, d={s['dim']}, ffn {s['ffn']}, "
+    print(f"\n## 5. fairseq-eval-lm, tokens/s: {s['layers']}-layer transformer LM, d={s['dim']}, ffn 4d, "
           f"V={V:,} (Zipfian), {s['valid']:,} tokens, --tokens-per-sample 128 --context-window 64 "
           f"--max-tokens 4096, {threads} thread(s) per run, {s['repeats']} interleaved repeats")
-    common = ["--task", "language_modeling", "--tokens-per-sample", 128, "--max-tokens", 2048,
-              "--decoder-layers", s["layers"], "--decoder-embed-dim", s["dim"], "--decoder-ffn-embed-dim", s["ffn"],
-              "--decoder-attention-heads", s["heads"], "--decoder-input-dim", s["dim"],
-              "--decoder-output-dim", s["dim"], "--no-decoder-final-norm"]
+    def dims(d):
+        return ["--task", "language_modeling", "--tokens-per-sample", 128, "--max-tokens", 2048,
+                "--decoder-layers", s["layers"], "--decoder-embed-dim", d, "--decoder-ffn-embed-dim", 4 * d,
+                "--decoder-attention-heads", s["heads"], "--decoder-input-dim", d, "--decoder-output-dim", d,
+                "--no-decoder-final-norm"]
+
+    common = dims(s["dim"])
     contenders = {
-        "fairseq transformer_lm, tied adaptive": ["--arch", "transformer_lm", "--adaptive-input",
+        "fairseq transformer_lm, tied adaptive": common + ["--arch", "transformer_lm", "--adaptive-input",
             "--adaptive-input-cutoff", cut, "--adaptive-input-factor", 4, "--adaptive-softmax-cutoff", cut,
             "--adaptive-softmax-factor", 4, "--tie-adaptive-weights", "--tie-adaptive-proj",
             "--criterion", "adaptive_loss", "--ddp-backend", "legacy_ddp"],
-        "ours compact_transformer_lm, tied adaptive": ["--arch", "compact_transformer_lm", "--input-embedding",
-            "adaptive", "--output-layer", "adaptive", "--tie-input-output", "--adaptive-cutoffs", cut,
-            "--adaptive-factor", 4, "--criterion", "compact_adaptive_loss"],
-        "fairseq transformer_lm, softmax": ["--arch", "transformer_lm", "--criterion", "cross_entropy"],
-        "ours compact_transformer_lm, softmax": ["--arch", "compact_transformer_lm", "--criterion", "cross_entropy"],
-        "ours compact_transformer_lm, slim output 1/8": ["--arch", "compact_transformer_lm", "--output-layer", "slim",
-            "--output-slim-subvectors", 8, "--output-slim-pool", pool, "--criterion", "cross_entropy"],
+        "ours compact_transformer_lm, tied adaptive": common + ["--arch", "compact_transformer_lm",
+            "--input-embedding", "adaptive", "--output-layer", "adaptive", "--tie-input-output",
+            "--adaptive-cutoffs", cut, "--adaptive-factor", 4, "--criterion", "compact_adaptive_loss"],
+        "fairseq transformer_lm, softmax": common + ["--arch", "transformer_lm", "--criterion", "cross_entropy"],
+        "ours compact_transformer_lm, softmax": common + ["--arch", "compact_transformer_lm",
+                                                          "--criterion", "cross_entropy"],
     }
+    pairs = [(list(contenders)[0], list(contenders)[1]), (list(contenders)[2], list(contenders)[3])]
+    for d in s["slim_dims"]:
+        soft, slim = f"ours d={d}, softmax", f"ours d={d}, slim output 1/8"
+        contenders[soft] = dims(d) + ["--arch", "compact_transformer_lm", "--criterion", "cross_entropy"]
+        contenders[slim] = dims(d) + ["--arch", "compact_transformer_lm", "--output-layer", "slim",
+                                      "--output-slim-subvectors", 8, "--output-slim-pool", pool,
+                                      "--criterion", "cross_entropy"]
+        pairs.append((soft, slim))
     with tempfile.TemporaryDirectory(prefix="compactemb-bench-") as work:
         data = lm_data(work, V, s["valid"])
         ckpts, params = {}, {}
         for i, (name, flags) in enumerate(contenders.items()):
-            ckpts[name], params[name] = checkpoint(data, os.path.join(work, f"ckpt{i}"), common + flags, threads)
+            ckpts[name], params[name] = checkpoint(data, os.path.join(work, f"ckpt{i}"), flags, threads)
         names = list(contenders)
-        for a, b in ((0, 1), (2, 3)):
-            if params[names[a]] != params[names[b]]:
-                raise RuntimeError(f"unequal sizes: {names[a]} {params[names[a]]:,} vs {names[b]} {params[names[b]]:,}")
+        for a, b in pairs[:2]:
+            if params[a] != params[b]:
+                raise RuntimeError(f"unequal sizes: {a} {params[a]:,} vs {b} {params[b]:,}")
         cmds = {name: [cli("fairseq-eval-lm"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
                        "--tokens-per-sample", 128, "--context-window", 64, "--max-tokens", 4096,
                        "--gen-subset", "valid", "--num-workers", 0] for name in names}
         rates = interleaved_cli(cmds, r"Evaluated [0-9,]+ tokens in [0-9.]+s \(([0-9.]+) tokens/s\)",
                                 s["repeats"], threads)
     tps = {k: statistics.median(v) for k, v in rates.items()}
-    ref = {names[0]: names[0], names[1]: names[0], names[2]: names[2], names[3]: names[2], names[4]: names[3]}
-    rows = [[n, f"{params[n]:,}", f"{tps[n]:,.0f}", f"{tps[n] / tps[ref[n]]:.2f}x vs {ref[n].split(',')[0]}"
-             + ("" if ref[n] != names[3] else " softmax")] for n in names]
+    ref = {name: name for name in names}
+    for a, b in pairs:
+        ref[b] = a
+    rows = [[n, f"{params[n]:,}", f"{tps[n]:,.0f}", f"{tps[n] / tps[ref[n]]:.2f}x" + (f" vs {ref[n]}" if ref[n] != n else "")]
+            for n in names]
     print(table(rows, ["model", "params", "eval-lm tokens/s", "ratio"]))
-    return {"tokens_per_s": tps, "params": params, "all_rates": rates,
-            "eval_vs_fairseq_adaptive": tps[names[1]] / tps[names[0]],
-            "eval_vs_fairseq_softmax": tps[names[3]] / tps[names[2]],
-            "eval_slim_vs_softmax": tps[names[4]] / tps[names[3]]}
+    out = {"tokens_per_s": tps, "params": params, "all_rates": rates,
+           "eval_vs_fairseq_adaptive": tps[pairs[0][1]] / tps[pairs[0][0]],
+           "eval_vs_fairseq_softmax": tps[pairs[1][1]] / tps[pairs[1][0]]}
+    for (a, b), d in zip(pairs[2:], s["slim_dims"]):
+        out[f"eval_slim_vs_softmax_d{d}"] = tps[b] / tps[a]
+    out["eval_slim_vs_softmax"] = max(out[f"eval_slim_vs_softmax_d{d}"] for d in s["slim_dims"])
+    return out
 
 
 def part_generate(mode: str, threads: int, table) -> dict:

@@ -7,8 +7,8 @@ the scores into a per-token loss (:mod:`fairseq_compactemb.modules.sampled_losse
 training ``loss`` is that sampled objective (no ``ppl`` is derived from it: the NCE loss is not a
 cross-entropy, the importance-sampled one only estimates it).
 
-Validation (``not model.training``): the exact full-softmax cross-entropy from
-``model.get_normalized_probs``, logged as ``loss`` / ``nll_loss`` / ``ppl`` like
+Validation (``not model.training``): the exact full-softmax cross-entropy (the targets'
+normalised log-probabilities, :func:`~fairseq_compactemb.target_scoring.target_log_probs`), logged as ``loss`` / ``nll_loss`` / ``ppl`` like
 ``cross_entropy``, so validation numbers (and checkpoint selection) are comparable across
 criterions. ``fairseq-eval-lm`` is always exact as well.
 
@@ -35,7 +35,6 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from fairseq import utils
 from fairseq.criterions import FairseqCriterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
@@ -43,6 +42,7 @@ from fairseq.logging import metrics
 from omegaconf import II
 
 from ..modules.errors import CompactConfigError
+from ..target_scoring import target_log_probs
 from .token_logging import token_logging_output
 from ..modules.factory import OUTPUT_LAYERS
 from ..modules.noise_sampler import DISTRIBUTIONS, NoiseSampler
@@ -192,10 +192,9 @@ class SampledCriterion(FairseqCriterion):
         target = model.get_targets(sample, net_output)
         if model.training:
             loss = self.sampled_forward(model, net_output[0], target)
-        else:
-            lprobs = model.get_normalized_probs(net_output, log_probs=True)
-            loss = F.nll_loss(lprobs.reshape(-1, lprobs.size(-1)), target.reshape(-1),
-                              ignore_index=self.padding_idx, reduction="none")
+        else:  # exact: the normalised log-probabilities of the targets (target-only path)
+            lp = target_log_probs(model, net_output, target)
+            loss = (-lp).masked_fill(target.eq(self.padding_idx), 0.0).reshape(-1)
         if reduce:
             loss = loss.sum()
         sample_size, logging_output = token_logging_output(loss.data.sum(), sample, self.sentence_avg)

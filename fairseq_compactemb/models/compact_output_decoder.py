@@ -25,8 +25,17 @@ class CompactOutputDecoderMixin:
 
     def target_log_probs(self, net_output, target: torch.Tensor) -> torch.Tensor:
         """``target [B, T]`` -> float32 ``[B, T]``: exactly ``get_normalized_probs(net_output,
-        log_probs=True)`` gathered at ``target``, by the output layer's target-only path."""
-        return self.compact_output.target_log_probs(net_output[0], target)
+        log_probs=True)`` gathered at ``target`` by the output layer's target-only path, at
+        every non-padding target; 0 where the target is padding (fairseq's scorer and losses
+        drop those positions: with ``fairseq-eval-lm --context-window`` they are the re-fed
+        context, half of every block, which is therefore not scored at all)."""
+        hidden = net_output[0]
+        keep = target.ne(self.dictionary.pad())
+        if bool(keep.all()):
+            return self.compact_output.target_log_probs(hidden, target)
+        out = hidden.new_zeros(target.shape, dtype=torch.float32)
+        out[keep] = self.compact_output.target_log_probs(hidden[keep], target[keep])
+        return out
 
     def get_normalized_probs(self, net_output, log_probs: bool, sample=None) -> torch.Tensor:
         if self._target_only_scoring and sample is not None and sample.get("target") is not None:

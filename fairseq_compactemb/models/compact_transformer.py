@@ -2,11 +2,16 @@
 embeddings on the encoder input, the decoder input and the decoder output.
 
 fairseq's transformer (argparse-configured, so every ``transformer`` flag works) with the three
-embedding ends built by the factory. ``--share-all-embeddings`` shares one input embedding
-between encoder and decoder (needs a joined dictionary, ``fairseq-preprocess
---joined-dictionary``); tying the decoder output to it is ``--tie-input-output``, a separate
-choice because e.g. a slim output cannot tie to a DeFINE input.
+embedding ends built by the factory. ``--share-all-embeddings`` means what it means in fairseq:
+one input embedding shared by encoder and decoder (needs a joined dictionary,
+``fairseq-preprocess --joined-dictionary``) *and* the decoder output tied to it
+(``--tie-input-output`` is implied). ``--share-all-embeddings --no-tie-input-output`` shares
+only the input embeddings, e.g. for an output layer that cannot be tied to the input (a slim
+output with a DeFINE input). Checkpoints written before the tie was implied saved
+``tie_input_output=False`` and load untied, as they were trained.
 """
+import logging
+
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerEncoder, TransformerModel
 from fairseq.models.transformer.transformer_legacy import base_architecture, transformer_vaswani_wmt_en_de_big
@@ -19,6 +24,7 @@ from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairs
 from .config_checks import check_dropouts, check_heads
 
 DEFAULT_MAX_POSITIONS = 1024
+logger = logging.getLogger(__name__)
 
 
 @register_model("compact_transformer")
@@ -55,16 +61,38 @@ class CompactTransformerModel(TransformerModel):
                     f"--encoder-embed-dim {args.encoder_embed_dim} != decoder input dim {args.decoder_input_dim}",
                     "set --decoder-embed-dim (and --decoder-input-dim) equal to --encoder-embed-dim")
             decoder_embed = encoder_embed
-        embed, output = build_decoder_embeddings(args, tgt_dict, args.decoder_input_dim,
-                                                 args.decoder_output_dim, input_embedding=decoder_embed,
-                                                 side="decoder")
+        try:
+            embed, output = build_decoder_embeddings(args, tgt_dict, args.decoder_input_dim,
+                                                     args.decoder_output_dim, input_embedding=decoder_embed,
+                                                     side="decoder")
+        except CompactConfigError as e:
+            if e.flag != "--tie-input-output" or not getattr(args, "share_all_ties_output", False):
+                raise
+            raise CompactConfigError(
+                "--share-all-embeddings", "it also ties the decoder output to the shared input embedding "
+                f"(as fairseq's transformer does), but {e.problem}",
+                "add --no-tie-input-output to share only the input embeddings, or " + e.fix) from e
+        if getattr(args, "share_all_ties_output", False):
+            logger.info("--share-all-embeddings: encoder and decoder input embeddings shared, decoder output "
+                        "tied to them (as fairseq's transformer; --no-tie-input-output shares the inputs only)")
         encoder = TransformerEncoder(args, src_dict, encoder_embed)
         decoder = CompactTransformerDecoder(args, tgt_dict, embed, output, no_encoder_attn=False)
         return cls(args, encoder, decoder)
 
 
+def imply_tie_from_share_all(args) -> None:
+    """fairseq's ``--share-all-embeddings`` ties the decoder output too: set
+    ``--tie-input-output`` when the command line left it unset (``None``; a checkpoint's saved
+    ``False`` stays untied) and ``--no-tie-input-output`` is not given."""
+    if (getattr(args, "share_all_embeddings", False) and getattr(args, "tie_input_output", None) is None
+            and not getattr(args, "no_tie_input_output", False)):
+        args.tie_input_output = True
+        args.share_all_ties_output = True
+
+
 @register_model_architecture("compact_transformer", "compact_transformer")
 def compact_transformer(args):
+    imply_tie_from_share_all(args)
     fill_embedding_defaults(args)
     if getattr(args, "tie_input_output", False) and getattr(args, "decoder_output_dim", None) is None:
         # tied weights must fit: the decoder input dim, or DeFINE's map size n for a softmax tied
@@ -83,5 +111,6 @@ def compact_transformer_wmt_en_de(args):
 @register_model_architecture("compact_transformer", "compact_transformer_wmt_en_de_big")
 def compact_transformer_wmt_en_de_big(args):
     """Transformer big: d=1024, ffn 4096, 16 heads, dropout 0.3."""
+    imply_tie_from_share_all(args)
     fill_embedding_defaults(args)
     transformer_vaswani_wmt_en_de_big(args)
