@@ -343,8 +343,6 @@ def test_tying_errors_name_the_flag():
 
 # -- cutoff / factor validation -------------------------------------------------------------------
 @pytest.mark.parametrize("spec,detail", [
-    ("", "pass e.g. --adaptive-cutoffs"),
-    ("   ", "scaled to the vocabulary"),
     ("abc", "'abc'.*not an integer"),
     ("4,x", "'x'.*not an integer"),
     ("4,,8", "'' .*not an integer"),
@@ -367,11 +365,15 @@ def test_bad_cutoffs_raise_with_the_flag(spec, detail, side):
     assert re.search(detail, str(err.value)), str(err.value)
 
 
-def test_empty_cutoffs_suggest_values_scaled_to_the_vocabulary():
-    with pytest.raises(CompactConfigError, match=r"--adaptive-cutoffs 20080,60240 ") as err:
-        parse_cutoffs("", 267_735)
-    assert "V=267735" in str(err.value)
+def test_empty_cutoffs_take_the_papers_fractions_of_the_vocabulary():
+    assert parse_cutoffs("", 267_735) == [20080, 59973, 267_735]  # 7.5% and 22.4% (paper: 20000, 60000)
+    assert parse_cutoffs("  ", 33_280) == [2496, 7455, 33_280]
+    assert parse_cutoffs("", 13) == [1, 3, 13]
     assert parse_cutoffs(" 20000, 60000 ", 267_735) == [20000, 60000, 267_735]
+    with pytest.raises(CompactConfigError, match="--adaptive-cutoffs: a vocabulary of V=1 words is too small"):
+        parse_cutoffs("", 1)
+    with pytest.raises(CompactConfigError, match=r"e.g. --adaptive-cutoffs 20080,59973"):
+        parse_cutoffs("0", 267_735)
 
 
 @pytest.mark.parametrize("factor", [0.5, 0.0, -2.0, float("nan")])

@@ -6,36 +6,39 @@ The user passes only the inner boundaries (``--adaptive-cutoffs 20000,60000``); 
 always ends at ``V``. Parsing and validation live here once, so the input embedding and the
 output layer accept exactly the same values and can be tied band by band.
 """
+import logging
 from typing import List
 
 from .errors import CompactConfigError
+from .size_options import default_cutoffs
+
+logger = logging.getLogger(__name__)
 
 
 def _suggested_cutoffs(vocab_size: int) -> str:
     """Boundaries at the same relative positions as the paper's WikiText-103 setup
     (20000 and 60000 of 267,735 words), scaled to ``vocab_size``."""
-    first, second = round(vocab_size * 0.075), round(vocab_size * 0.225)
-    if 0 < first < second < vocab_size:
-        return f"{first},{second}"
-    return "20000,60000"
+    return default_cutoffs(vocab_size) or "20000,60000"
 
 
 def parse_cutoffs(spec: str, vocab_size: int) -> List[int]:
     """``"20000,60000"`` and V -> band ends ``[20000, 60000, V]``.
 
-    Raises :class:`CompactConfigError` (naming ``--adaptive-cutoffs``) for an empty value,
-    non-integers, values ``<= 0`` or ``>= V``, and values that are not strictly increasing.
+    An empty value derives the boundaries from V (:func:`~.size_options.default_cutoffs`: the
+    paper's 7.5% and 22.4%, logged). Raises :class:`CompactConfigError` (naming
+    ``--adaptive-cutoffs``) for non-integers, values ``<= 0`` or ``>= V``, values that are not
+    strictly increasing, and a vocabulary too small for two bands.
     """
     text = "" if spec is None else str(spec).strip()
     suggestion = _suggested_cutoffs(vocab_size)
     if not text:
-        raise CompactConfigError(
-            "--adaptive-cutoffs",
-            "is empty, but the adaptive input / adaptive softmax needs the boundaries of its "
-            f"frequency bands (vocabulary size V={vocab_size})",
-            f"pass e.g. --adaptive-cutoffs {suggestion} (the paper's 20000,60000 of V=267,735, "
-            "scaled to the vocabulary)",
-        )
+        text = default_cutoffs(vocab_size)
+        if not text:
+            raise CompactConfigError(
+                "--adaptive-cutoffs", f"a vocabulary of V={vocab_size} words is too small for two "
+                "frequency bands", "use --input-embedding standard / --output-layer softmax")
+        logger.info(f"--adaptive-cutoffs not given: {text} (7.5% and 22.4% of V={vocab_size:,}, the "
+                    "paper's 20000,60000 of 267,735)")
     cutoffs = []
     for item in text.split(","):
         item = item.strip()

@@ -22,6 +22,7 @@ from .errors import CompactConfigError
 from .factory import register_input_embedding
 from .int_hash import hash_pair, seed_key
 from .options import get_option
+from .size_options import resolve_size
 
 _HASHNET_SALT = 2  # keeps HashNet's hash independent of slim's hash assignment (salt 1)
 
@@ -108,5 +109,6 @@ class HashNetEmbedding(HashKeyMixin, CompactInputEmbedding):
 
     @classmethod
     def from_config(cls, cfg, vocab_size, embed_dim, padding_idx):
-        return cls(vocab_size, embed_dim, padding_idx, buckets=get_option(cfg, "hashnet_buckets"),
-                   seed=get_option(cfg, "slim_seed"))
+        buckets = resolve_size(get_option(cfg, "hashnet_buckets"), "--hashnet-buckets", vocab_size * embed_dim,
+                               what=f"shared weights of the {vocab_size:,} x {embed_dim} input table")
+        return cls(vocab_size, embed_dim, padding_idx, buckets=buckets, seed=get_option(cfg, "slim_seed"))

@@ -23,6 +23,7 @@ from .hashnet_embedding import (
     validate_hashnet,
 )
 from .options import get_option, get_output_option
+from .size_options import resolve_size
 
 _CHUNK_ELEMS = 1 << 20  # rows of the virtual matrix built at once: about 1M weights
 
@@ -124,6 +125,8 @@ class HashNetOutput(HashKeyMixin, CompactOutputLayer):
     def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
         flag = ("--output-hashnet-buckets" if getattr(cfg, "output_hashnet_buckets", None) is not None
                 else "--hashnet-buckets")
-        return cls(vocab_size, input_dim, buckets=get_output_option(cfg, "hashnet_buckets"),
+        buckets = resolve_size(get_output_option(cfg, "hashnet_buckets"), flag, vocab_size * input_dim,
+                               what=f"shared weights of the {vocab_size:,} x {input_dim} output matrix")
+        return cls(vocab_size, input_dim, buckets=buckets,
                    seed=get_option(cfg, "slim_seed"), bias=get_option(cfg, "output_bias"),
                    tied_input=tied_input, buckets_flag=flag)

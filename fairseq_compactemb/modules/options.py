@@ -39,7 +39,8 @@ class EmbeddingOptions:
     adaptive_cutoffs: str = field(
         default="",
         metadata={"help": "adaptive: comma-separated band boundaries in the frequency-sorted "
-                          "vocabulary, e.g. 20000,60000 (ids must be sorted by frequency)"},
+                          "vocabulary, e.g. 20000,60000 (ids must be sorted by frequency; default: "
+                          "7.5% and 22.4% of the vocabulary, the paper's 20000,60000 of 267,735)"},
     )
     adaptive_factor: float = field(
         default=4.0, metadata={"help": "adaptive: band i has dimension d / factor^i"}
@@ -66,10 +67,13 @@ class EmbeddingOptions:
                           "code; keeps the vectors' scale bounded) or 'linear' (plain linear)"},
     )
     # slim embeddings (Li et al. 2018)
-    slim_subvectors: int = field(
-        default=8, metadata={"help": "slim: K sub-vectors per word (must divide the dimension)"}
+    slim_subvectors: Optional[int] = field(
+        default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "
+                                       "default: the divisor of the dimension nearest 8)"}
     )
-    slim_pool: int = field(default=1024, metadata={"help": "slim: number M of shared sub-vectors"})
+    slim_pool: str = field(
+        default="1/8", metadata={"help": "slim: number M of shared sub-vectors, or a ratio of the V x d "
+                                         "table it replaces (1/8: M = V*K/8)"})
     slim_assignment: str = field(
         default="balanced",
         metadata={"help": "slim: balanced (shared pool), disjoint (sub-vector k from its own "
@@ -79,18 +83,19 @@ class EmbeddingOptions:
         default=1, metadata={"help": "slim/hashnet: seed of the fixed assignment (saved in checkpoints)"}
     )
     # HashNet (Chen et al. 2015)
-    hashnet_buckets: int = field(
-        default=65536, metadata={"help": "hashnet: number B of shared weights the V x d table hashes into"}
+    hashnet_buckets: str = field(
+        default="1/8", metadata={"help": "hashnet: number B of shared weights the V x d table hashes "
+                                         "into, or a ratio of it (1/8: B = V*d/8)"}
     )
     # output-side overrides (None: same as the input side)
     output_slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim output: K (default: --slim-subvectors)"}
     )
-    output_slim_pool: Optional[int] = field(
-        default=None, metadata={"help": "slim output: M (default: --slim-pool)"}
+    output_slim_pool: Optional[str] = field(
+        default=None, metadata={"help": "slim output: M or a ratio such as 1/8 (default: --slim-pool)"}
     )
-    output_hashnet_buckets: Optional[int] = field(
-        default=None, metadata={"help": "hashnet output: B (default: --hashnet-buckets)"}
+    output_hashnet_buckets: Optional[str] = field(
+        default=None, metadata={"help": "hashnet output: B or a ratio such as 1/8 (default: --hashnet-buckets)"}
     )
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from .compact_input import CompactInputEmbedding
 from .factory import register_input_embedding
 from .options import get_option
+from .size_options import resolve_size, resolve_subvectors
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 
 
@@ -71,6 +72,10 @@ class SlimEmbedding(SlimAssignmentMixin, CompactInputEmbedding):
 
     @classmethod
     def from_config(cls, cfg, vocab_size, embed_dim, padding_idx):
-        return cls(vocab_size, embed_dim, padding_idx,
-                   subvectors=get_option(cfg, "slim_subvectors"), pool_size=get_option(cfg, "slim_pool"),
-                   assignment=get_option(cfg, "slim_assignment"), seed=get_option(cfg, "slim_seed"))
+        k = resolve_subvectors(get_option(cfg, "slim_subvectors"), embed_dim, "--slim-subvectors")
+        kind = get_option(cfg, "slim_assignment")
+        m = resolve_size(get_option(cfg, "slim_pool"), "--slim-pool", vocab_size * k,
+                         multiple=k if kind == "disjoint" else 1, minimum=k,
+                         what=f"shared sub-vectors of the input (K={k}, a {vocab_size:,} x {embed_dim} table)")
+        return cls(vocab_size, embed_dim, padding_idx, subvectors=k, pool_size=m,
+                   assignment=kind, seed=get_option(cfg, "slim_seed"))

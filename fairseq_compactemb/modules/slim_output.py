@@ -31,6 +31,7 @@ from .errors import CompactConfigError
 from .factory import register_output_layer
 from . import slim_kernel
 from .options import get_option, get_output_option
+from .size_options import resolve_size, resolve_subvectors
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 from .slim_embedding import SlimEmbedding
 
@@ -249,9 +250,18 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
 
     @classmethod
     def from_config(cls, cfg, vocab_size, input_dim, tied_input=None):
-        return cls(vocab_size, input_dim,
-                   subvectors=get_output_option(cfg, "slim_subvectors"),
-                   pool_size=get_output_option(cfg, "slim_pool"),
+        if tied_input is not None and isinstance(tied_input, SlimEmbedding):
+            # tied: the input's K and M unless the output side names its own (then checked equal)
+            k = get_output_option(cfg, "slim_subvectors") or tied_input.subvectors
+            m = tied_input.pool_size if getattr(cfg, "output_slim_pool", None) is None else None
+        else:
+            k, m = get_output_option(cfg, "slim_subvectors"), None
+        k_flag, m_flag = _output_flag(cfg, "slim_subvectors"), _output_flag(cfg, "slim_pool")
+        k = resolve_subvectors(k, input_dim, k_flag)
+        if m is None:
+            m = resolve_size(get_output_option(cfg, "slim_pool"), m_flag, vocab_size * k, multiple=k, minimum=k,
+                             what=f"shared sub-vectors of the output (K={k}, a {vocab_size:,} x {input_dim} matrix)")
+        return cls(vocab_size, input_dim, subvectors=k, pool_size=m,
                    seed=get_option(cfg, "slim_seed"), bias=get_option(cfg, "output_bias"),
                    tied_input=tied_input,
                    subvectors_flag=_output_flag(cfg, "slim_subvectors"),
