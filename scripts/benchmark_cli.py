@@ -4,8 +4,9 @@
    as "Evaluated N tokens in S s") of a 2-layer transformer LM on a synthetic Zipfian corpus:
    ours vs stock fairseq at equal parameters with the tied adaptive input + softmax (ADP-T)
    and with a plain softmax (d=128), and ours with a slim output (K=8, 1/8) vs the same model
-   with a softmax, at d=128 and d=512 (the slim output's gain grows with d: its gather-sum
-   costs ``V * K`` adds per token whatever d is, the softmax ``V * d`` multiply-adds).
+   with a softmax at several (V, d): the slim output's gain grows with d (its gather-sum costs
+   ``V * K`` adds per token whatever d is, the softmax ``V * d`` multiply-adds) and with V (the
+   output layer's share of the model's cost).
 6. ``generate`` -- ``fairseq-generate`` sentences/s (beam 4, every hypothesis forced to the
    same length with ``--min-len = --max-len-b``, so both models decode the same number of
    steps) of ``compact_transformer`` vs fairseq's ``transformer`` at equal parameters.
@@ -117,21 +118,20 @@ def interleaved_cli(cmds: Dict[str, List], pattern: str, repeats: int, threads: 
 
 def lm_sizes(mode: str) -> dict:
     if mode == "full":
-        return dict(vocab=50000, layers=2, dim=128, heads=4, cutoffs="4000,12000", valid=60000, repeats=3,
-                    slim_dims=[128, 512])
+        return dict(vocab=50000, layers=2, dim=128, heads=4, cutoffs="4000,12000", valid=40000, repeats=3,
+                    slim=[(50000, 128), (50000, 512), (267735, 512)])
     if mode == "quick":
         return dict(vocab=33280, layers=2, dim=128, heads=4, cutoffs="2500,7500", valid=20000, repeats=2,
-                    slim_dims=[128, 512])
+                    slim=[(33280, 128), (33280, 512)])
     return dict(vocab=2000, layers=1, dim=16, heads=2, cutoffs="300,900", valid=1000, repeats=1,
-                slim_dims=[16])
+                slim=[(2000, 16)])
 
 
 def part_eval(mode: str, threads: int, table) -> dict:
     s = lm_sizes(mode)
     V, cut = s["vocab"], s["cutoffs"]
-    pool = 8 * (V // 8)  # slim output K=8 at 1/8 of the V x d matrix: M = V * K / 8, a multiple of K
-    print(f"\n## 5. fairseq-eval-lm, tokens/s: {s['layers']}-layer transformer LM, d={s['dim']}, ffn 4d, "
-          f"V={V:,} (Zipfian), {s['valid']:,} tokens, --tokens-per-sample 128 --context-window 64 "
+    print(f"\n## 5. fairseq-eval-lm, tokens/s: {s['layers']}-layer transformer LM, d={s['dim']} (slim pairs: "
+          f"{', '.join(f'V={v:,} d={d}' for v, d in s['slim'])}), ffn 4d, V={V:,} (Zipfian), {s['valid']:,} tokens, --tokens-per-sample 128 --context-window 64 "
           f"--max-tokens 4096, {threads} thread(s) per run, {s['repeats']} interleaved repeats")
     def dims(d):
         return ["--task", "language_modeling", "--tokens-per-sample", 128, "--max-tokens", 2048,
@@ -153,23 +153,26 @@ def part_eval(mode: str, threads: int, table) -> dict:
                                                           "--criterion", "cross_entropy"],
     }
     pairs = [(list(contenders)[0], list(contenders)[1]), (list(contenders)[2], list(contenders)[3])]
-    for d in s["slim_dims"]:
-        soft, slim = f"ours d={d}, softmax", f"ours d={d}, slim output 1/8"
+    vocab_of = {name: V for name in contenders}
+    for v, d in s["slim"]:
+        soft, slim = f"ours V={v:,} d={d}, softmax", f"ours V={v:,} d={d}, slim output 1/8"
         contenders[soft] = dims(d) + ["--arch", "compact_transformer_lm", "--criterion", "cross_entropy"]
         contenders[slim] = dims(d) + ["--arch", "compact_transformer_lm", "--output-layer", "slim",
-                                      "--output-slim-subvectors", 8, "--output-slim-pool", pool,
+                                      "--output-slim-subvectors", 8, "--output-slim-pool", "1/8",
                                       "--criterion", "cross_entropy"]
+        vocab_of[soft] = vocab_of[slim] = v
         pairs.append((soft, slim))
     with tempfile.TemporaryDirectory(prefix="compactemb-bench-") as work:
-        data = lm_data(work, V, s["valid"])
+        data = {v: lm_data(os.path.join(work, f"v{v}"), v, s["valid"]) for v in sorted(set(vocab_of.values()))}
         ckpts, params = {}, {}
         for i, (name, flags) in enumerate(contenders.items()):
-            ckpts[name], params[name] = checkpoint(data, os.path.join(work, f"ckpt{i}"), flags, threads)
+            ckpts[name], params[name] = checkpoint(data[vocab_of[name]], os.path.join(work, f"ckpt{i}"),
+                                                   flags + ["--no-save-optimizer-state"], threads)
         names = list(contenders)
         for a, b in pairs[:2]:
             if params[a] != params[b]:
                 raise RuntimeError(f"unequal sizes: {a} {params[a]:,} vs {b} {params[b]:,}")
-        cmds = {name: [cli("fairseq-eval-lm"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
+        cmds = {name: [cli("fairseq-eval-lm"), data[vocab_of[name]], "--user-dir", USER_DIR, "--path", ckpts[name],
                        "--tokens-per-sample", 128, "--context-window", 64, "--max-tokens", 4096,
                        "--gen-subset", "valid", "--num-workers", 0] for name in names}
         rates = interleaved_cli(cmds, r"Evaluated [0-9,]+ tokens in [0-9.]+s \(([0-9.]+) tokens/s\)",
@@ -184,9 +187,9 @@ def part_eval(mode: str, threads: int, table) -> dict:
     out = {"tokens_per_s": tps, "params": params, "all_rates": rates,
            "eval_vs_fairseq_adaptive": tps[pairs[0][1]] / tps[pairs[0][0]],
            "eval_vs_fairseq_softmax": tps[pairs[1][1]] / tps[pairs[1][0]]}
-    for (a, b), d in zip(pairs[2:], s["slim_dims"]):
-        out[f"eval_slim_vs_softmax_d{d}"] = tps[b] / tps[a]
-    out["eval_slim_vs_softmax"] = max(out[f"eval_slim_vs_softmax_d{d}"] for d in s["slim_dims"])
+    for (a, b), (v, d) in zip(pairs[2:], s["slim"]):
+        out[f"eval_slim_vs_softmax_V{v}_d{d}"] = tps[b] / tps[a]
+    out["eval_slim_vs_softmax"] = {f"V={v},d={d}": out[f"eval_slim_vs_softmax_V{v}_d{d}"] for v, d in s["slim"]}
     return out
 
 

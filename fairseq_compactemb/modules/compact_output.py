@@ -9,7 +9,11 @@ from .compact_input import check_saved_tensors, count_unique_parameters
 from .errors import CompactConfigError
 
 
-_SCORE_ELEMS = 1 << 22  # no-grad target_log_probs: logits of this many (row, word) pairs at once
+# no-grad target_log_probs: logits of this many (row, word) pairs at once (256 MB): enough rows per
+# block that the V x H matrix, re-read by every block's GEMM, is not the cost (at V=267,735, H=512,
+# blocks of 15 rows took 4.9 s for 256 rows, memory-bound), while a 4,096-token batch no longer
+# allocates its whole [N, V] logits at once (4.4 GB there)
+_SCORE_ELEMS = 1 << 26
 
 
 def check_target_shape(hidden: torch.Tensor, target: torch.Tensor) -> None:
@@ -77,8 +81,7 @@ class CompactOutputLayer(nn.Module):
         adaptive softmax evaluates one tail per row, the slim output streams ``log Z``)."""
         check_target_shape(hidden, target)
         flat, flat_target = hidden.reshape(-1, hidden.size(-1)), target.reshape(-1)
-        # without autograd, rows in blocks of ~4M scores (16 MB): a 4,096-token eval-lm batch
-        # at V=33k would otherwise allocate a 545 MB [N, V] logits tensor
+        # without autograd, rows in blocks of _SCORE_ELEMS scores
         with_grad = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in self.parameters()))
         rows = flat.size(0) if with_grad else max(1, _SCORE_ELEMS // self.vocab_size)
         parts = []

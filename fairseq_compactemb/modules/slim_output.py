@@ -35,13 +35,15 @@ from .size_options import resolve_size, resolve_subvectors
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 from .slim_embedding import SlimEmbedding
 
-# Fast no-grad paths: rows per block keep the [M, rows] partial table near 4 MB (the gather reads
-# it at random, so it should stay in the last-level cache), at least 32 rows so that the row
-# vectors fill SIMD lanes: at V=M=33,280 (K=8, d=128), 4,096 rows of eval-lm took 2.6 s in blocks of
-# 2,016 rows (a 268 MB table) and 1.6 s in blocks of 32. Vocabulary chunks keep each [chunk, rows]
-# score block (1 MB) in the L2 cache (2**18 measured 8-12% faster than 2**20 and 2**16 at the
-# Table 7 shape, scripts/benchmark.py).
-_TABLE_ELEMS = 1 << 20
+# Fast no-grad paths: rows per block. The gather reads the [M, rows] partial table at random, so
+# it should stay small, while the K GEMMs that build it need enough rows to run at speed: rows =
+# h = d/K (the GEMMs' inner size), at least 32, the table at most 2**24 elements (64 MB).
+# Measured with 1 thread (V = M = 33,280, K=8): d=128 (h=16), 4,096 rows took 2.6 s in blocks of
+# 2,016 rows, 1.6 s in blocks of 32 and 2.1 s in blocks of 64; d=512 (h=64), 256 rows took 0.10 s
+# in blocks of 32 and 0.07 s in blocks of 64. Vocabulary chunks keep each [chunk, rows] score
+# block (1 MB) in the L2 cache (2**18 measured 8-12% faster than 2**20 and 2**16 at the Table 7
+# shape, scripts/benchmark.py).
+_TABLE_ELEMS = 1 << 24
 _MIN_ROWS = 32
 _CHUNK_ELEMS = 1 << 18
 _MIN_CHUNK = 1024
@@ -157,7 +159,7 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
 
     def _rows_per_block(self) -> int:
         """Hidden states per partial table in the no-grad paths (see ``_TABLE_ELEMS``)."""
-        return max(_MIN_ROWS, _TABLE_ELEMS // self.pool_size)
+        return max(1, min(max(_MIN_ROWS, self.sub_dim), max(_MIN_ROWS, _TABLE_ELEMS // self.pool_size)))
 
     def _assignment_int32(self) -> torch.Tensor:
         """int32 copy of the assignment for the C++ kernel (half the index bytes to stream),
