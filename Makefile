@@ -1,6 +1,14 @@
-# The two commands of README.md. Both install whatever is missing into the active Python
-# (override with PYTHON=/path/to/python) and are idempotent.
-PYTHON ?= python3
+# The two commands of README.md. Both install whatever is missing (scripts/install.sh,
+# idempotent) and run in one Python: an active virtualenv / conda environment, else python3,
+# else - when python3 is externally managed (PEP 668, e.g. Debian's and Ubuntu's system
+# python3) - the project environment .venv, created once and reused (scripts/select_python.sh).
+# `make PYTHON=/path/to/python ...` picks the Python yourself.
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(shell sh scripts/select_python.sh python3)
+endif
+ifeq ($(strip $(PYTHON)),)
+$(error no usable Python (see the message above); activate an environment or pass PYTHON=/path/to/python)
+endif
 export PYTHON
 
 .PHONY: install test demo
@@ -11,4 +19,4 @@ test: install
 	$(PYTHON) -m pytest -q tests
 
 demo: install
-	$(PYTHON) scripts/demo.py
+	$(PYTHON) scripts/demo.py $(if $(CORPUS),--corpus "$(CORPUS)")
