@@ -7,6 +7,10 @@
   the Python standard library that every Python installation carries (read with ``ast`` from
   the ``.py`` sources, never imported), tokenised into words and punctuation, one paragraph
   per line, split into train/valid/test by source file.
+* :func:`user_corpus` - your own text: one plain-text file (split deterministically: the first
+  90% of its non-empty lines train, the next 5% valid, the last 5% test) or a folder holding one
+  train, one valid (or dev) and one test file; empty, binary or too-small input is refused with
+  :class:`CorpusError` (one line naming the file and the fix).
 """
 import ast
 import hashlib
@@ -130,3 +134,69 @@ def python_docs_corpus(out: Path, stdlib: Optional[Path] = None) -> Dict[str, Pa
 
 def default_shared_data() -> Path:
     return Path(os.environ.get("COMPACTEMB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+class CorpusError(ValueError):
+    """A user corpus that cannot be used (the message names the file and the fix)."""
+
+
+MIN_TOKENS = {"train": 2000, "valid": 100, "test": 100}
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise CorpusError(f"{path}: is empty; give a plain-text file with one sentence or paragraph per line")
+    if b"\0" in data[:1 << 20]:
+        raise CorpusError(f"{path}: looks binary (it contains NUL bytes); give a plain-text (UTF-8) file")
+    text = data.decode("utf-8", errors="replace")
+    if text.count("\ufffd") > 0.01 * len(text):
+        raise CorpusError(f"{path}: is not UTF-8 text (over 1% of it does not decode); convert it to UTF-8 "
+                          "plain text (e.g. iconv -t utf-8)")
+    return text
+
+
+def _tokens(lines) -> int:
+    return sum(len(line.split()) + 1 for line in lines)
+
+
+def _folder_splits(folder: Path) -> Dict[str, Path]:
+    files = [f for f in sorted(folder.iterdir()) if f.is_file() and not f.name.startswith(".")]
+    found = {}
+    for split, names in (("train", ("train",)), ("valid", ("valid", "dev")), ("test", ("test",))):
+        hits = [f for f in files if any(n in f.name.lower() for n in names)]
+        if len(hits) != 1:
+            what = "no file" if not hits else f"{len(hits)} files ({', '.join(h.name for h in hits)})"
+            raise CorpusError(f"{folder}: {what} named like '{names[0]}'; put exactly one train, one valid "
+                              "(or dev) and one test file there, or give a single text file to split")
+        found[split] = hits[0]
+    return found
+
+
+def user_corpus(path: Path, out: Path) -> Dict[str, Path]:
+    """Your own text as ``{"train", "valid", "test"}`` plain-text files in ``out`` (see the
+    module docstring); raises :class:`CorpusError`."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or folder; give a text file or a folder of train/valid/test files")
+    out.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        lines = {s: [ln for ln in _read_text(f).splitlines() if ln.strip()] for s, f in _folder_splits(path).items()}
+        where = {s: f for s, f in _folder_splits(path).items()}
+    else:
+        all_lines = [ln for ln in _read_text(path).splitlines() if ln.strip()]
+        n = len(all_lines)
+        a, b = int(n * 0.90), int(n * 0.95)
+        lines = {"train": all_lines[:a], "valid": all_lines[a:b], "test": all_lines[b:]}
+        where = {s: path for s in lines}
+    for split, need in MIN_TOKENS.items():
+        have = _tokens(lines[split])
+        if have < need:
+            part = "" if where[split] != path or path.is_dir() else f" (its {split} part: 90/5/5% of the lines)"
+            raise CorpusError(f"{where[split]}: too small{part}: {have:,} {split} tokens, at least {need:,} needed; "
+                              f"give more text (a few thousand lines or more)")
+    paths = {}
+    for split, ls in lines.items():
+        paths[split] = out / f"{split}.txt"
+        paths[split].write_text("\n".join(ls) + "\n", encoding="utf-8")
+    return paths

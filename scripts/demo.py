@@ -2,18 +2,24 @@
 """The main job (`make demo`): compact embeddings vs a standard softmax on a real corpus, on CPU.
 
 Stages (one progress line each, fairseq's own logs in between):
- 1. corpus: WikiText-2 from ../shared/data (or $COMPACTEMB_DATA) if present; else downloaded
-    and sha256-checked; else, offline, the Python docs corpus (stdlib docstrings + the language
-    reference that every Python carries; see scripts/corpora.py).
+ 1. corpus: your own text with --corpus PATH (a plain-text file, split 90/5/5% by lines, or a
+    folder with train/valid/test files); else WikiText-2 from ../shared/data (or
+    $COMPACTEMB_DATA) if present; else downloaded and sha256-checked; else, offline, the Python
+    docs corpus (stdlib docstrings + the language reference that every Python carries; see
+    scripts/corpora.py).
  2. fairseq-preprocess.
- 3. fairseq-train: four 2-layer LSTM LMs of equal hidden size, each for the same wall-clock
-    budget: standard softmax / adaptive input + tied adaptive softmax / slim input+output
-    trained with NCE / DeFINE input.
+ 3. fairseq-train: four 2-layer LSTM LMs of equal hidden size, each for the same number of
+    updates of the same 2,048 tokens (--updates-per-model): standard softmax / adaptive input
+    + tied adaptive softmax / slim input+output trained with NCE / DeFINE input. An equal token
+    budget and fixed seeds make the perplexities independent of the machine's load (an equal
+    wall-clock budget did not: other jobs on the cores changed the ranking); the wall and CPU
+    time each model took are reported beside them.
  4. fairseq-eval-lm on the held-out test text.
  5. a table (embedding params, total params, test perplexity, training tokens/s, checkpoint
     size) printed and written to results.md, and a plot (perplexity vs embedding params) PNG.
 
     python scripts/demo.py                      # ~13 minutes on 2 CPU cores
+    python scripts/demo.py --corpus my_text.txt # the same comparison on your own text
     python scripts/demo.py --tiny               # seconds: a smoke test of every stage
 """
 import argparse
@@ -29,7 +35,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import default_shared_data, download_wikitext2, find_wikitext2, python_docs_corpus  # noqa: E402
+from corpora import (CorpusError, default_shared_data, download_wikitext2, find_wikitext2,  # noqa: E402
+                     python_docs_corpus, user_corpus)
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = REPO / "fairseq_compactemb"
@@ -45,7 +52,8 @@ def fairseq_cli(name: str) -> str:
 
 
 def run(name, args, log: Path, show=re.compile(r"train_inner|valid on|params:|Perplexity|error", re.I)):
-    """Run a fairseq CLI, stream the interesting lines, keep the full log."""
+    """Run a fairseq CLI, stream the interesting lines, keep the full log. Returns the log and
+    the CPU seconds (user + system) the process used."""
     cmd = [fairseq_cli(name), *map(str, args)]
     with open(log, "w") as f:
         f.write(" ".join(cmd) + "\n")
@@ -54,12 +62,20 @@ def run(name, args, log: Path, show=re.compile(r"train_inner|valid on|params:|Pe
             f.write(line)
             if show.search(line):  # drop fairseq's "date time | INFO |" prefix, keep the message
                 print("   " + line.rstrip().split(" | INFO | ")[-1][:200], flush=True)
-        if proc.wait() != 0:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
             sys.exit(f"{name} failed (exit {proc.returncode}); full log: {log}")
-    return log.read_text()
+    return log.read_text(), usage.ru_utime + usage.ru_stime
 
 
 def get_corpus(args, work: Path):
+    if args.corpus not in ("auto", "wikitext2", "python-docs"):
+        try:
+            return f"your corpus {args.corpus}", user_corpus(Path(args.corpus), work / "raw")
+        except CorpusError as e:
+            sys.stderr.write(f"demo.py: error: --corpus {e}\n")
+            sys.exit(2)
     if args.corpus in ("auto", "wikitext2"):
         local = find_wikitext2(Path(args.data) / "wikitext-2", work / "raw") if Path(args.data).exists() else None
         if local:
@@ -121,10 +137,13 @@ def embedding_parameters(ckpt: Path) -> int:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", choices=["auto", "wikitext2", "python-docs"], default="auto")
+    p.add_argument("--corpus", default="auto",
+                   help="auto, wikitext2, python-docs, or PATH: a plain-text file (split 90/5/5%% by lines) "
+                        "or a folder with one train, valid (or dev) and test file")
     p.add_argument("--data", default=str(default_shared_data()), help="folder holding wikitext-2/")
     p.add_argument("--out", default=str(REPO / "demo_output"))
-    p.add_argument("--minutes-per-model", type=float, default=2.5)
+    p.add_argument("--updates-per-model", type=int, default=300,
+                   help="training updates of 2,048 tokens per model, the same for all four (default 300)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--tiny", action="store_true", help="smoke test: small cut of the corpus, 8 updates per model")
     args = p.parse_args(argv)
@@ -148,6 +167,7 @@ def main(argv=None):
                                "--testpref", text["test"], "--destdir", data_bin, "--workers", 2], work / "preprocess.log")
     vocab = sum(1 for _ in open(data_bin / "dict.txt")) + 4
     print(f"[preprocess] vocabulary {vocab:,} (incl. 4 special symbols)")
+    updates = 8 if args.tiny else args.updates_per_model
 
     results = []
     models = models_for(vocab, args.hidden)
@@ -155,38 +175,39 @@ def main(argv=None):
         stage(f"3/5 fairseq-train {i}/{len(models)}: {name}")
         save = work / f"model{i}"
         shutil.rmtree(save, ignore_errors=True)  # else fairseq-train would resume an earlier demo's checkpoint
-        budget = ["--max-update", 8] if args.tiny else ["--stop-time-hours", args.minutes_per_model / 60, "--max-update", 10 ** 7]
-        log = run("fairseq-train", [
+        t_start = time.time()
+        log, cpu_s = run("fairseq-train", [
             data_bin, "--user-dir", USER_DIR, "--task", "language_modeling", "--arch", "compact_lstm_lm",
             "--decoder-hidden-size", args.hidden, "--decoder-layers", 2, "--dropout", 0.2,
             *model_flags, *crit_flags, "--tokens-per-sample", 64, "--max-tokens", 2048,
-            "--optimizer", "adam", "--lr", 0.003, "--clip-norm", 0.25, *budget, "--max-epoch", 1000,
+            "--optimizer", "adam", "--lr", 0.003, "--clip-norm", 0.25, "--max-update", updates, "--max-epoch", 1000,
             "--save-dir", save, "--no-epoch-checkpoints", "--log-format", "simple",
             "--log-interval", 2 if args.tiny else 25, "--max-valid-steps", 10, "--num-workers", 0, "--seed", 1,
         ], work / f"train{i}.log")
+        wall_s = time.time() - t_start
+        done = max(int(x) for x in re.findall(r"num_updates[= ](\d+)", log))
         wps = [float(x) for x in re.findall(r"train_inner.*?wps=([0-9.]+)", log)]
-        updates = max(int(x) for x in re.findall(r"num_updates[= ](\d+)", log))
         total = int(re.search(r"num\. shared model params: ([0-9,]+)", log).group(1).replace(",", ""))
         ckpt = save / "checkpoint_last.pt"
         stage(f"4/5 fairseq-eval-lm {i}/{len(models)}: {name}")
-        ev = run("fairseq-eval-lm", [data_bin, "--user-dir", USER_DIR, "--path", ckpt, "--gen-subset", "test",
+        ev, _ = run("fairseq-eval-lm", [data_bin, "--user-dir", USER_DIR, "--path", ckpt, "--gen-subset", "test",
                                      "--tokens-per-sample", 64, "--max-tokens", 4096, "--num-workers", 0],
                  work / f"eval{i}.log")
         ppl = float(re.search(r"Perplexity: ([0-9.]+|inf)", ev).group(1))
         results.append(dict(model=name, embedding_params=embedding_parameters(ckpt), total_params=total,
-                            test_ppl=ppl, train_tokens_per_s=sum(wps) / max(len(wps), 1), updates=updates,
-                            checkpoint_mb=ckpt.stat().st_size / 2 ** 20))
+                            test_ppl=ppl, train_tokens_per_s=sum(wps) / max(len(wps), 1), updates=done,
+                            train_wall_s=wall_s, train_cpu_s=cpu_s, checkpoint_mb=ckpt.stat().st_size / 2 ** 20))
 
     stage("5/5 results")
-    header = (f"Corpus: {corpus_name}. Model: 2-layer LSTM LM, hidden {args.hidden}, "
-              + ("8 updates each (--tiny)" if args.tiny else
-                 f"{args.minutes_per_model:g} minutes of training time each (fairseq --stop-time-hours)")
-              + f"; test perplexity from fairseq-eval-lm on {sum(len(l.split()) + 1 for l in open(text['test'])):,} test tokens.")
-    rows = ["| model | embedding params | total params | test ppl | train tokens/s | updates | checkpoint MB |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    header = (f"Corpus: {corpus_name}. Model: 2-layer LSTM LM, hidden {args.hidden}, {updates} updates of "
+              f"2,048 tokens each ({updates * 2048:,} training tokens, the same for every model)"
+              f"; test perplexity from fairseq-eval-lm on {sum(len(l.split()) + 1 for l in open(text['test'])):,} test tokens.")
+    rows = ["| model | embedding params | total params | test ppl | train tokens/s | train wall s | train CPU s "
+            "| updates | checkpoint MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         rows.append(f"| {r['model']} | {r['embedding_params']:,} | {r['total_params']:,} | {r['test_ppl']:.1f} | "
-                    f"{r['train_tokens_per_s']:,.0f} | {r['updates']} | {r['checkpoint_mb']:.1f} |")
+                    f"{r['train_tokens_per_s']:,.0f} | {r['train_wall_s']:.0f} | {r['train_cpu_s']:.0f} | "
+                    f"{r['updates']} | {r['checkpoint_mb']:.1f} |")
     table = header + "\n\n" + "\n".join(rows) + "\n\n(checkpoint MB includes the Adam optimizer state.)\n"
     print(table)
     (work / "results.md").write_text(table)
