@@ -77,7 +77,8 @@ class EmbeddingOptions:
     slim_assignment: str = field(
         default="balanced",
         metadata={"help": "slim: balanced (shared pool), disjoint (sub-vector k from its own "
-                          "pool S_k, as the fast output layer needs) or hash"},
+                          "pool S_k, as the fast output layer needs), hash, kmeans:CHECKPOINT (cluster "
+                          "a pretrained model's input table, shared pool) or file:ASSIGNMENT.pt"},
     )
     slim_seed: int = field(
         default=1, metadata={"help": "slim/hashnet: seed of the fixed assignment (saved in checkpoints)"}
@@ -93,6 +94,11 @@ class EmbeddingOptions:
     )
     output_slim_pool: Optional[str] = field(
         default=None, metadata={"help": "slim output: M or a ratio such as 1/8 (default: --slim-pool)"}
+    )
+    output_slim_assignment: Optional[str] = field(
+        default=None, metadata={"help": "slim output: kmeans:CHECKPOINT (cluster a pretrained model's "
+                                       "softmax matrix into the disjoint pools) or file:ASSIGNMENT.pt "
+                                       "(default: random, disjoint)"}
     )
     output_hashnet_buckets: Optional[str] = field(
         default=None, metadata={"help": "hashnet output: B or a ratio such as 1/8 (default: --hashnet-buckets)"}

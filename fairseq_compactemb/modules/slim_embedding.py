@@ -20,6 +20,7 @@ from torch import nn
 from .compact_input import CompactInputEmbedding
 from .factory import register_input_embedding
 from .options import get_option
+from .pretrained_assignment import is_pretrained_spec, pretrained_assignment
 from .size_options import resolve_size, resolve_subvectors
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 
@@ -73,9 +74,15 @@ class SlimEmbedding(SlimAssignmentMixin, CompactInputEmbedding):
     @classmethod
     def from_config(cls, cfg, vocab_size, embed_dim, padding_idx):
         k = resolve_subvectors(get_option(cfg, "slim_subvectors"), embed_dim, "--slim-subvectors")
-        kind = get_option(cfg, "slim_assignment")
+        spec = get_option(cfg, "slim_assignment")
+        kind = "balanced" if is_pretrained_spec(spec) else spec  # a pretrained one uses the shared pool
         m = resolve_size(get_option(cfg, "slim_pool"), "--slim-pool", vocab_size * k,
                          multiple=k if kind == "disjoint" else 1, minimum=k,
                          what=f"shared sub-vectors of the input (K={k}, a {vocab_size:,} x {embed_dim} table)")
-        return cls(vocab_size, embed_dim, padding_idx, subvectors=k, pool_size=m,
-                   assignment=kind, seed=get_option(cfg, "slim_seed"))
+        layer = cls(vocab_size, embed_dim, padding_idx, subvectors=k, pool_size=m,
+                    assignment=kind, seed=get_option(cfg, "slim_seed"))
+        if is_pretrained_spec(spec):
+            table = pretrained_assignment(spec, vocab_size, k, m, True, "--slim-assignment")
+            if table is not None:
+                layer.assignment.copy_(table)
+        return layer

@@ -31,6 +31,7 @@ from .errors import CompactConfigError
 from .factory import register_output_layer
 from . import slim_kernel
 from .options import get_option, get_output_option
+from .pretrained_assignment import is_pretrained_spec, pretrained_assignment
 from .size_options import resolve_size, resolve_subvectors
 from .slim_assignment import SlimAssignmentMixin, make_assignment, validate_slim, word_vectors
 from .slim_embedding import SlimEmbedding
@@ -263,8 +264,18 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         if m is None:
             m = resolve_size(get_output_option(cfg, "slim_pool"), m_flag, vocab_size * k, multiple=k, minimum=k,
                              what=f"shared sub-vectors of the output (K={k}, a {vocab_size:,} x {input_dim} matrix)")
-        return cls(vocab_size, input_dim, subvectors=k, pool_size=m,
-                   seed=get_option(cfg, "slim_seed"), bias=get_option(cfg, "output_bias"),
-                   tied_input=tied_input,
-                   subvectors_flag=_output_flag(cfg, "slim_subvectors"),
-                   pool_flag=_output_flag(cfg, "slim_pool"))
+        spec = get_option(cfg, "output_slim_assignment")
+        if spec is not None and not is_pretrained_spec(spec) and spec != "disjoint":
+            raise CompactConfigError("--output-slim-assignment", f"unknown assignment {spec!r} (the slim output "
+                                     "always uses disjoint pools)", "give kmeans:CHECKPOINT or file:ASSIGNMENT.pt")
+        if spec is not None and tied_input is not None and is_pretrained_spec(spec):
+            raise CompactConfigError("--output-slim-assignment", "a tied slim output shares the input's assignment",
+                                     "drop --output-slim-assignment or --tie-input-output")
+        layer = cls(vocab_size, input_dim, subvectors=k, pool_size=m, seed=get_option(cfg, "slim_seed"),
+                    bias=get_option(cfg, "output_bias"), tied_input=tied_input, subvectors_flag=k_flag,
+                    pool_flag=m_flag)
+        if is_pretrained_spec(spec):
+            table = pretrained_assignment(spec, vocab_size, k, m, False, "--output-slim-assignment")
+            if table is not None:
+                layer.assignment.copy_(table)
+        return layer
