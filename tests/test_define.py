@@ -432,7 +432,7 @@ def test_translation_model_tied_to_define_projects_to_map_dim():
              "--input-embedding", "define", "--define-map-dim", "8", "--define-expand-dim", "32",
              "--define-levels", "2", "--define-max-groups", "2"]
     tied = build_for_vocab("compact_transformer", 500, flags + ["--tie-input-output"])
-    untied = build_for_vocab("compact_transformer", 500, flags)
+    untied = build_for_vocab("compact_transformer", 500, flags + ["--no-tie-input-output"])
     out = tied.decoder.compact_output
     assert out.input_dim == 8 and out.weight is tied.encoder.embed_tokens.map_layer.weight
     assert count_parameters(untied) - count_parameters(tied) == 500 * 32 - 32 * 8  # V x d table out, d -> n in
@@ -531,3 +531,84 @@ def test_reduce_norm_bounds_the_vectors_whatever_the_reduce_weights():
 def test_unknown_reduce_step_names_the_flag():
     with pytest.raises(CompactConfigError, match="--define-reduce"):
         DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="mlp")
+
+
+# -- the authors' DeFINE unit, piece by piece (issue: DeFINE as its authors built it) -------------
+AUTHORS = dict(widths="authors", reduce="authors", level_norm="shared", init="xavier", dropout=0.1, map_dropout=0.1)
+
+
+@pytest.mark.parametrize("variant", [dict(AUTHORS), dict(reduce="authors"), dict(widths="authors"),
+                                     dict(level_norm="shared"), dict(init="xavier"), dict(dropout=0.2, map_dropout=0.3)],
+                         ids=["all", "reduce", "widths", "level-norm", "init", "dropout"])
+def test_authors_variants_shapes_gradients_and_round_trip(variant):
+    torch.manual_seed(0)
+    emb = DeFINEEmbedding(300, 24, padding_idx=1, map_dim=16, expand_dim=64, levels=3, max_groups=4, **variant)
+    tokens = torch.randint(0, 300, (3, 7))
+    tokens[0, 0] = 1
+    out = emb(tokens)
+    assert out.shape == (3, 7, 24) and torch.equal(out[0, 0], torch.zeros(24))
+    out.pow(2).sum().backward()
+    for name, p in emb.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    emb.eval()  # dropout off: deterministic, and the cached table equals the computed vectors
+    again = DeFINEEmbedding(300, 24, padding_idx=1, map_dim=16, expand_dim=64, levels=3, max_groups=4, **variant)
+    again.load_state_dict(emb.state_dict())
+    again.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(tokens), emb(tokens))
+        emb.cache_table()
+        torch.testing.assert_close(emb(tokens), again(tokens))
+
+
+def test_authors_layout_widths_groups_and_output_block():
+    from fairseq_compactemb.modules.define_plan import authors_groups
+
+    assert authors_groups(3, 4) == [4, 2, 1] and authors_groups(7, 4) == [1, 4, 2, 1, 4, 2, 1]
+    plan = plan_levels(128, 1024, 7, 4, "define", layout="authors", out_dim=400)
+    # linspace(128, 1024, 7)[1:] rounded up to multiples of max(g_l, g_l+1, 8); the last level gives d
+    assert [s.out_dim for s in plan] == [280, 432, 576, 728, 880, 1024, 400]
+    assert [s.in_dim for s in plan] == [128, 408, 560, 704, 856, 1008, 1152]  # + n: the skip to e
+    emb = DeFINEEmbedding(50, 40, map_dim=16, expand_dim=64, levels=3, max_groups=2, widths="authors",
+                          reduce="authors", level_norm="shared")
+    assert emb.reduce.in_features == 40 + 16  # concat(map output, last level)
+    assert torch.equal(emb.reduce_norm.weight, torch.ones(40))  # LayerNorm gain 1
+    lvl = emb.expand.levels[0]
+    assert lvl.norm_weight.shape == (1, lvl.linear.out_dim // lvl.linear.groups)  # one affine for all groups
+    assert max(emb.expand.levels[0].linear.bias.abs().max(), 0) > 0  # default init here: uniform biases
+    x = DeFINEEmbedding(50, 40, map_dim=16, expand_dim=64, levels=3, max_groups=2, init="xavier")
+    assert all(float(l.linear.bias.abs().max()) == 0 for l in x.expand.levels)
+
+
+def test_dropout_masks_are_per_position_in_training():
+    torch.manual_seed(0)
+    emb = DeFINEEmbedding(30, 8, map_dim=8, expand_dim=16, levels=2, max_groups=2, dropout=0.5)
+    tokens = torch.full((1, 6), 5)
+    out = emb(tokens)[0]
+    assert not all(torch.equal(out[0], out[i]) for i in range(1, 6))  # same word, different masks
+    emb.eval()
+    out = emb(tokens)[0]
+    assert all(torch.equal(out[0], out[i]) for i in range(1, 6))
+
+
+@pytest.mark.parametrize("kw,flag", [(dict(reduce="bogus"), "--define-reduce"), (dict(widths="x"), "--define-widths"),
+                                     (dict(level_norm="x"), "--define-level-norm"), (dict(init="x"), "--define-init"),
+                                     (dict(dropout=1.0), "--define-dropout"), (dict(map_dropout=-0.1), "--define-map-dropout"),
+                                     (dict(widths="authors", levels=1), "--define-levels")])
+def test_new_define_flags_errors_name_the_flag(kw, flag):
+    args = dict(map_dim=16, expand_dim=64, levels=3, max_groups=4)
+    args.update(kw)
+    with pytest.raises(CompactConfigError, match=flag):
+        DeFINEEmbedding(50, 24, **args)
+
+
+def test_defaults_build_the_same_module_as_before_the_new_flags():
+    """Checkpoints of the default layout (every earlier one) keep loading as they were trained:
+    the same tensor names and shapes as the plain constructor, no new parameters."""
+    torch.manual_seed(0)
+    a = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4)
+    b = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4, widths="linear", reduce="norm",
+                        level_norm="group", init="uniform", dropout=0.0, map_dropout=0.0)
+    assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
+    b.load_state_dict(a.state_dict())
+    tokens = torch.randint(0, 100, (2, 5))
+    torch.testing.assert_close(a(tokens), b(tokens))

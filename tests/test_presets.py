@@ -47,3 +47,18 @@ def test_tie_and_no_tie_together_is_a_config_error():
     with pytest.raises(CompactConfigError) as e:
         build_for_vocab("compact_lstm_lm", 1000, ["--tie-input-output", "--no-tie-input-output"])
     assert e.value.flag == "--no-tie-input-output"
+
+
+def test_define_presets_match_the_define_paper():
+    """Mehta et al. 2020: AWD-LSTM + DeFINE 20M on PTB (within 2%); Transformer-XL + DeFINE 73M
+    against a 139M baseline on WikiText-103: our base has 151.8M (Dai et al.'s), so the DeFINE
+    model is compared by its share of the baseline (0.525 in the paper)."""
+    awd = count_parameters(build_for_vocab("awd_lstm_lm_ptb_define", 10_000))
+    assert abs(awd - 20e6) / 20e6 < 0.02, awd
+    txl = count_parameters(build_for_vocab("compact_transformer_xl_wt103_define", 267_735))
+    base = count_parameters(build_for_vocab("compact_transformer_xl_wt103", 267_735))
+    assert abs(txl / base - 73 / 139) < 0.03, (txl, base)
+    m = build_for_vocab("awd_lstm_lm_ptb_define", 10_000, meta=False)
+    emb, out = m.decoder.embed_tokens, m.decoder.compact_output
+    assert out.weight is emb.map_layer.weight and emb.reduce_kind == "authors"
+    assert [s.groups for s in emb.expand.plan] == [1, 4, 2, 1, 4, 2, 1] and emb.expand.plan[-1].out_dim == 400

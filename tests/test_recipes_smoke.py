@@ -48,7 +48,7 @@ def test_common_options_are_parsed(tmp_path):
     proc = subprocess.run(["bash", str(EXAMPLES / "ptb_awd_define" / "run.sh"), "--smoke", "--dry-run",
                            "--work", str(tmp_path), "--data", str(DATA)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("+ fairseq-train") == 8 and proc.stdout.count("+ fairseq-eval-lm") == 8
+    assert proc.stdout.count("+ fairseq-train") == 14 and proc.stdout.count("+ fairseq-eval-lm") == 14
     bad = subprocess.run(["bash", str(EXAMPLES / "ptb_awd_define" / "run.sh"), "--bogus"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown argument: --bogus" in bad.stderr

@@ -35,9 +35,9 @@ else
           --decoder-ffn-embed-dim 2100 --dropout 0.1 --attention-dropout 0.0 --mem-len 150
           --output-layer adaptive --output-bias --adaptive-cutoffs 20000,40000,200000 --adaptive-factor 1)
     XL=(--arch compact_transformer_xl_wt103)
-    # the preset ties input and output; a DeFINE input cannot be tied, so the base arch + same dims
-    DEFINE=(--arch compact_transformer_xl "${BASE[@]}" --input-embedding define --define-map-dim 128
-            --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
+    # as the DeFINE paper: input and output in the n-dim space (softmax tied to the V x n map
+    # table), the authors' unit layout: preset compact_transformer_xl_wt103_define (76.7M)
+    DEFINE=(--arch compact_transformer_xl_wt103_define --criterion cross_entropy)
     # 60 streams of 150 tokens per update (e.g. 4 GPUs x --batch-size 15), Adam 2.5e-4, cosine
     # to 0 over 200k updates, no warm-up, clip 0.25
     TRAIN=("${TASK[@]}" --tokens-per-sample 150 --batch-size 15 --optimizer adam --lr 0.00025
@@ -54,7 +54,7 @@ if want txl; then
     eval_lm txl "$BIN" "${EVAL[@]}"
 fi
 if want txl-define; then
-    train txl-define "$BIN" "${DEFINE[@]}" "${TRAIN[@]}"
+    train txl-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}"
     eval_lm txl-define "$BIN" "${EVAL[@]}"
 fi
 print_results

@@ -124,3 +124,18 @@ def awd_lstm_lm_ptb(cfg):
     if getattr(cfg, "decoder_output_dim", None) is None:  # the embedding size (the map size n
         # for a softmax tied to a define input: the DeFINE paper's setting)
         cfg.decoder_output_dim = tied_output_dim(cfg, cfg.decoder_embed_dim, cfg.decoder_embed_dim)
+
+
+@register_model_architecture("awd_lstm_lm", "awd_lstm_lm_ptb_define")
+def awd_lstm_lm_ptb_define(cfg):
+    """AWD-LSTM + DeFINE on PTB (Mehta et al. 2020, AWD-LSTM + DeFINE 20M): the DeFINE unit as the
+    authors' code builds it (``--define-widths authors --define-reduce authors --define-level-norm
+    shared --define-init xavier``, dropout 0.1 in the unit and on the map output), n=128, N=7
+    levels, up to 4 groups, k=256, and the softmax tied to the V x n map table (the last LSTM
+    layer outputs n). 20,241,408 parameters at V=10,000 (+1.2%); the paper does not state k for
+    PTB here: with k=1024 this layout has 21.8M, so k is our choice to meet the reported size."""
+    apply_preset(cfg, input_embedding="define", define_map_dim=128, define_expand_dim=256, define_levels=7,
+                 define_max_groups=4, define_widths="authors", define_reduce="authors", define_level_norm="shared",
+                 define_init="xavier", define_dropout=0.1, define_map_dropout=0.1, output_layer="softmax",
+                 tie_input_output=True)
+    awd_lstm_lm_ptb(cfg)

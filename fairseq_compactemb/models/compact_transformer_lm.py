@@ -13,7 +13,7 @@ from fairseq.models import FairseqLanguageModel, register_model, register_model_
 from fairseq.models.transformer_lm import DEFAULT_MAX_TARGET_POSITIONS, TransformerLanguageModelConfig
 
 from .compact_embedding_config import CompactEmbeddingConfig, apply_preset
-from .compact_embeddings import build_decoder_embeddings
+from .compact_embeddings import build_decoder_embeddings, tied_output_dim
 from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
 from .config_checks import check_dropouts, check_heads
 
@@ -32,8 +32,8 @@ class CompactTransformerLMConfig(TransformerLanguageModelConfig, CompactEmbeddin
 def derive_lm_dims(cfg) -> None:
     """Fill the dimensions the user left unset (see module docstring)."""
     cfg.decoder_input_dim = cfg.decoder_input_dim or cfg.decoder_embed_dim
-    if not cfg.decoder_output_dim:
-        cfg.decoder_output_dim = cfg.decoder_input_dim if cfg.tie_input_output else cfg.decoder_embed_dim
+    if not cfg.decoder_output_dim:  # tied: the input dim, or DeFINE's map size n (tied to its map table)
+        cfg.decoder_output_dim = tied_output_dim(cfg, cfg.decoder_input_dim, cfg.decoder_embed_dim)
 
 
 @register_model("compact_transformer_lm", dataclass=CompactTransformerLMConfig)

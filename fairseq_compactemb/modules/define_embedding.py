@@ -41,7 +41,14 @@ from .hierarchical_group_transform import ACTIVATIONS, HierarchicalGroupTransfor
 from .options import get_option
 from .standard_embedding import StandardEmbedding
 
-REDUCE_STEPS = ("norm", "linear")
+REDUCE_STEPS = ("norm", "linear", "authors")
+
+
+def _prelu_free(x):  # the authors' output block has no per-group PReLU: a fixed 0.25 slope
+    return torch.where(x >= 0, x, 0.25 * x)
+
+
+_ACTIVATION_FNS = {"gelu": F.gelu, "relu": F.relu, "prelu": _prelu_free}
 
 
 @register_input_embedding("define")
@@ -85,7 +92,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
-                 transform: str = "define", activation: str = "gelu", reduce: str = "norm"):
+                 transform: str = "define", activation: str = "gelu", reduce: str = "norm",
+                 widths: str = "linear", level_norm: str = "group", init: str = "uniform",
+                 dropout: float = 0.0, map_dropout: float = 0.0):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
@@ -93,19 +102,31 @@ class DeFINEEmbedding(CompactInputEmbedding):
         if reduce not in REDUCE_STEPS:
             raise CompactConfigError("--define-reduce", f"unknown reduce step {reduce!r}",
                                      f"choose one of {', '.join(REDUCE_STEPS)}")
-        plan_levels(map_dim, expand_dim, levels, max_groups, transform)  # validate before allocating V x n
+        for flag, p in (("--define-dropout", dropout), ("--define-map-dropout", map_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise CompactConfigError(flag, f"{p} is not a dropout probability in [0, 1)", f"use e.g. {flag} 0.1")
+        plan = plan_levels(map_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim)  # validate first
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
         nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
         if padding_idx is not None:
             nn.init.zeros_(self.map_layer.weight[padding_idx])
         # persistent: marks the checkpoint layout (older checkpoints lack it, see _load_from_state_dict)
         self.register_buffer("map_scale", torch.tensor(float(map_dim) ** 0.5))
-        self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups,
-                                                 transform, activation)
-        self.reduce = nn.Linear(expand_dim, embedding_dim)
+        self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups, transform, activation,
+                                                 widths, embedding_dim, level_norm, init, dropout)
+        self.reduce_kind, self.activation = reduce, activation
+        self.map_dropout = nn.Dropout(map_dropout) if map_dropout > 0 else None
+        self.any_dropout = dropout > 0 or map_dropout > 0
+        expanded = plan[-1].out_dim + (map_dim if reduce == "authors" else 0)
+        self.reduce = nn.Linear(expanded, embedding_dim)
         nn.init.zeros_(self.reduce.bias)
-        self.reduce_norm = nn.LayerNorm(embedding_dim) if reduce == "norm" else None
-        if self.reduce_norm is not None:
+        self.reduce_norm = nn.LayerNorm(embedding_dim) if reduce in ("norm", "authors") else None
+        self.reduce_dropout = nn.Dropout(dropout) if reduce == "authors" and dropout > 0 else None
+        if reduce == "authors":
+            # the authors' output block: concat(map output, last level) -> Linear -> LayerNorm
+            # (gain 1) -> activation -> dropout, Xavier weights, zero bias
+            nn.init.xavier_uniform_(self.reduce.weight)
+        elif self.reduce_norm is not None:
             # the norm sets the scale (unit-variance features times a gain of d^-0.5: the standard
             # table's), so the weights get a full-size init (Xavier, as the authors' code): with
             # a tiny one, the low-rank SGD updates of this shared layer soon dominate it
@@ -122,7 +143,15 @@ class DeFINEEmbedding(CompactInputEmbedding):
     # -- computation --------------------------------------------------------------------------
     def vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """``[M]`` ids -> ``[M, d]`` through map, expand and reduce (no cache, no padding mask)."""
-        y = self.reduce(self.expand(self.map_layer(ids) * self.map_scale))
+        e = self.map_layer(ids) * self.map_scale
+        if self.map_dropout is not None:
+            e = self.map_dropout(e)
+        y = self.expand(e)
+        if self.reduce_kind == "authors":
+            y = self.reduce_norm(self.reduce(torch.cat([e, y], dim=-1)))
+            y = _ACTIVATION_FNS[self.activation](y)
+            return y if self.reduce_dropout is None else self.reduce_dropout(y)
+        y = self.reduce(y)
         return y if self.reduce_norm is None else self.reduce_norm(y)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
@@ -152,6 +181,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
             warnings.warn("DeFINE: the parameters changed since cache_table(); the cached table "
                           "is dropped (call cache_table() again to re-enable the lookup)")
             self.clear_cache()
+        if self.training and self.any_dropout:  # a dropout mask per position, not per word type
+            return self.vectors(tokens.reshape(-1)).reshape(*tokens.shape, self.embedding_dim)
         ids, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
         return self.vectors(ids)[inverse].reshape(*tokens.shape, self.embedding_dim)
 
@@ -212,6 +243,11 @@ class DeFINEEmbedding(CompactInputEmbedding):
             transform=get_option(cfg, "define_transform"),
             activation=get_option(cfg, "define_activation"),
             reduce=get_option(cfg, "define_reduce"),
+            widths=get_option(cfg, "define_widths"),
+            level_norm=get_option(cfg, "define_level_norm"),
+            init=get_option(cfg, "define_init"),
+            dropout=get_option(cfg, "define_dropout"),
+            map_dropout=get_option(cfg, "define_map_dropout"),
         )
 
     def extra_repr(self) -> str:

@@ -58,8 +58,7 @@ first level cuts ``e`` into ``g_max`` chunks; the mixer then cuts it into ``g_l 
 otherwise a configuration error names ``--define-map-dim``. ``g_max`` must be a power of two
 (``--define-max-groups``) so that halving stays exact; ``linear`` ignores it.
 """
-from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -67,74 +66,7 @@ from torch import nn
 
 from .errors import CompactConfigError
 
-VARIANTS = ("linear", "group", "hgt", "define_no_mixer", "define")
-ACTIVATIONS = ("gelu", "relu", "prelu")
-# how level l >= 1 receives the map output e: not at all, by plain concatenation, by the mixer
-_SKIP = {"linear": "none", "group": "none", "hgt": "none", "define_no_mixer": "concat", "define": "mix"}
-
-
-@dataclass(frozen=True)
-class LevelSpec:
-    """One level: ``in_dim -> out_dim`` with ``groups`` groups; ``skip`` says how the map
-    output enters its input (``"none"``, ``"concat"`` or ``"mix"``; always ``"none"`` at level 0)."""
-
-    in_dim: int
-    out_dim: int
-    groups: int
-    skip: str
-
-
-def plan_levels(map_dim: int, expand_dim: int, levels: int, max_groups: int, variant: str) -> List[LevelSpec]:
-    """Widths and groups of every level (see the module docstring), validating the flags.
-
-    Raises :class:`CompactConfigError` naming the offending ``--define-*`` flag.
-    """
-    if variant not in VARIANTS:
-        raise CompactConfigError("--define-transform", f"unknown variant {variant!r}",
-                                 f"choose one of {', '.join(VARIANTS)}")
-    for flag, value, what in [("--define-map-dim", map_dim, "map dimension n"),
-                              ("--define-expand-dim", expand_dim, "expanded dimension k"),
-                              ("--define-levels", levels, "number of levels N"),
-                              ("--define-max-groups", max_groups, "maximum number of groups g_max")]:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise CompactConfigError(flag, f"the {what} is {value!r}", "give an integer >= 1")
-    if max_groups & (max_groups - 1):
-        raise CompactConfigError(
-            "--define-max-groups", f"g_max={max_groups} is not a power of two (the groups are "
-            "halved at each level, which must stay exact)", "use 1, 2, 4, 8, ...")
-
-    if variant == "linear":
-        groups = [1] * levels
-    elif variant == "group":
-        groups = [max_groups] * levels
-    else:
-        groups = [max(max_groups >> l, 1) for l in range(levels)]
-
-    if map_dim % groups[0]:
-        raise CompactConfigError(
-            "--define-map-dim", f"n={map_dim} is not divisible by the g_max={groups[0]} groups of "
-            f"the first level (--define-transform {variant} splits the map output into g_max chunks)",
-            f"choose n a multiple of {groups[0]} or lower --define-max-groups")
-    if expand_dim % groups[-1]:
-        raise CompactConfigError(
-            "--define-expand-dim", f"k={expand_dim} is not divisible by the {groups[-1]} groups of "
-            f"the last level (level {levels - 1} of --define-transform {variant} outputs k features "
-            "in equal groups)",
-            f"choose k a multiple of {groups[-1]}, or lower --define-max-groups / raise --define-levels")
-
-    specs, prev = [], map_dim
-    skip = _SKIP[variant]
-    for l, g in enumerate(groups):
-        if l == levels - 1:
-            width = expand_dim
-        else:
-            raw = map_dim + ((expand_dim - map_dim) * (l + 1)) // levels
-            width = -(-raw // g) * g  # round up to a multiple of this level's groups
-        level_skip = "none" if l == 0 else skip
-        in_dim = prev + (map_dim if level_skip != "none" else 0)
-        specs.append(LevelSpec(in_dim, width, g, level_skip))
-        prev = width
-    return specs
+from .define_plan import ACTIVATIONS, LAYOUTS, VARIANTS, LevelSpec, plan_levels  # noqa: F401 (re-exported)
 
 
 class GroupLinear(nn.Module):
@@ -171,25 +103,44 @@ class GroupLinear(nn.Module):
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}, groups={self.groups}"
 
 
-class GroupTransformLayer(nn.Module):
-    """One level: :class:`GroupLinear`, then per group its own LayerNorm and activation.
+NORMS = ("group", "shared")
+INITS = ("uniform", "xavier")
 
-    ``[*, in_dim] -> [*, out_dim]``. The LayerNorm of group ``j`` normalises the ``out_dim/g``
-    features of that group and has its own scale/shift (``norm_weight[j]``, ``norm_bias[j]``);
-    with ``groups=1`` it is exactly ``nn.LayerNorm(out_dim)``.
+
+class GroupTransformLayer(nn.Module):
+    """One level: :class:`GroupLinear`, then per group a LayerNorm and the activation, then
+    dropout (``dropout``, 0 by default).
+
+    ``[*, in_dim] -> [*, out_dim]``. Group ``j`` is normalised over its own ``out_dim/g``
+    features. ``norm="group"`` (ours): each group has its own scale/shift (``norm_weight[j]``,
+    ``norm_bias[j]``); ``norm="shared"`` (the authors' code): one scale/shift of ``out_dim/g``
+    features shared by all groups. With ``groups=1`` both are exactly ``nn.LayerNorm(out_dim)``.
+    ``init="uniform"``: PyTorch's Linear default (uniform, fan-in of one group) on weights and
+    biases; ``"xavier"`` (the authors'): Xavier-uniform weights (torch's rule on the
+    ``[g, in/g, out/g]`` tensor for ``g > 1``, on the ``[in, out]`` matrix for ``g = 1``), zero biases.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, groups: int, activation: str = "gelu"):
+    def __init__(self, in_dim: int, out_dim: int, groups: int, activation: str = "gelu",
+                 norm: str = "group", init: str = "uniform", dropout: float = 0.0):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
                                      f"choose one of {', '.join(ACTIVATIONS)}")
+        if norm not in NORMS:
+            raise CompactConfigError("--define-level-norm", f"unknown choice {norm!r}", f"choose one of {', '.join(NORMS)}")
+        if init not in INITS:
+            raise CompactConfigError("--define-init", f"unknown choice {init!r}", f"choose one of {', '.join(INITS)}")
         self.linear = GroupLinear(in_dim, out_dim, groups)
-        self.norm_weight = nn.Parameter(torch.ones(groups, out_dim // groups))
-        self.norm_bias = nn.Parameter(torch.zeros(groups, out_dim // groups))
-        self.activation = activation
+        if init == "xavier":
+            nn.init.xavier_uniform_(self.linear.weight if groups > 1 else self.linear.weight[0])
+            nn.init.zeros_(self.linear.bias)
+        rows = groups if norm == "group" else 1
+        self.norm_weight = nn.Parameter(torch.ones(rows, out_dim // groups))
+        self.norm_bias = nn.Parameter(torch.zeros(rows, out_dim // groups))
+        self.activation, self.norm = activation, norm
         # prelu: one slope per group (each group has "its own" activation)
         self.prelu_weight = nn.Parameter(torch.full((groups, 1), 0.25)) if activation == "prelu" else None
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.linear.forward_grouped(x)  # [*, g, out/g]
@@ -200,10 +151,11 @@ class GroupTransformLayer(nn.Module):
             y = F.relu(y)
         else:
             y = torch.where(y >= 0, y, self.prelu_weight * y)
-        return y.flatten(-2)
+        y = y.flatten(-2)
+        return y if self.dropout is None else self.dropout(y)
 
     def extra_repr(self) -> str:
-        return f"activation={self.activation}"
+        return f"activation={self.activation}, norm={self.norm}"
 
 
 def mix(e: torch.Tensor, y: torch.Tensor, groups: int) -> torch.Tensor:
@@ -227,20 +179,24 @@ class HierarchicalGroupTransform(nn.Module):
         max_groups: g_max, groups of the first level (a power of two).
         variant: ``linear``, ``group``, ``hgt``, ``define_no_mixer`` or ``define``.
         activation: ``gelu``, ``relu`` or ``prelu``.
+        layout: ``linear`` (ours) or ``authors`` widths and groups (:mod:`.define_plan`);
+            ``authors`` needs ``out_dim`` (d: its last level outputs d instead of k).
+        norm, init, dropout: of every level (:class:`GroupTransformLayer`).
 
     ``self.plan`` lists the :class:`LevelSpec` of every level; ``self.levels[l]`` is level ``l``.
     """
 
     def __init__(self, map_dim: int, expand_dim: int, levels: int = 3, max_groups: int = 4,
-                 variant: str = "define", activation: str = "gelu"):
+                 variant: str = "define", activation: str = "gelu", layout: str = "linear",
+                 out_dim: Optional[int] = None, norm: str = "group", init: str = "uniform", dropout: float = 0.0):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
                                      f"choose one of {', '.join(ACTIVATIONS)}")
         self.map_dim, self.expand_dim, self.variant = map_dim, expand_dim, variant
-        self.plan = plan_levels(map_dim, expand_dim, levels, max_groups, variant)
+        self.plan = plan_levels(map_dim, expand_dim, levels, max_groups, variant, layout, out_dim)
         self.levels = nn.ModuleList(
-            GroupTransformLayer(s.in_dim, s.out_dim, s.groups, activation) for s in self.plan
+            GroupTransformLayer(s.in_dim, s.out_dim, s.groups, activation, norm, init, dropout) for s in self.plan
         )
 
     @property

@@ -63,9 +63,25 @@ class EmbeddingOptions:
     define_activation: str = field(default="gelu", metadata={"help": "define: gelu, relu or prelu"})
     define_reduce: str = field(
         default="norm",
-        metadata={"help": "define: reduce step k -> d: 'norm' (linear + LayerNorm, as the authors' "
-                          "code; keeps the vectors' scale bounded) or 'linear' (plain linear)"},
+        metadata={"help": "define: reduce step k -> d: 'norm' (linear + LayerNorm with gain d^-0.5 at "
+                          "start), 'linear' (plain linear) or 'authors' (the authors' output block: "
+                          "concat(map output, last level) -> linear -> LayerNorm -> activation -> dropout)"},
     )
+    define_widths: str = field(
+        default="linear", metadata={"help": "define: level widths and groups: 'linear' (ours: n -> k, groups "
+                                            "halving from g_max) or 'authors' (linspace(n, k, N) rounded to "
+                                            "multiples of 8, the last level outputs d, cycling groups)"})
+    define_level_norm: str = field(
+        default="group", metadata={"help": "define: LayerNorm affine of each level: 'group' (one per group) "
+                                           "or 'shared' (one shared by the level's groups, as the authors)"})
+    define_init: str = field(
+        default="uniform", metadata={"help": "define: level weights 'uniform' (PyTorch's Linear default) or "
+                                             "'xavier' (Xavier weights, zero biases, as the authors)"})
+    define_dropout: float = field(
+        default=0.0, metadata={"help": "define: dropout after every level (and the authors' reduce); "
+                                       "the authors use 0.1"})
+    define_map_dropout: float = field(
+        default=0.0, metadata={"help": "define: dropout on the map-layer output; the authors use 0.1"})
     # slim embeddings (Li et al. 2018)
     slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "
