@@ -111,6 +111,7 @@ logged() {
     if [ "$1" = fs ]; then echo "+ $(quoted "${@:2}")"; else echo "+ $(quoted "$@")"; fi
     if [ "$DRY_RUN" = 1 ]; then return 0; fi
     [ "${APPEND_LOG:-0}" = 1 ] || : > "$log"   # a resumed training run appends to its log
+    if [ "$1" = fs ]; then echo "+ $(quoted "${@:2}")"; else echo "+ $(quoted "$@")"; fi >> "$log"
     if ! "$@" >> "$log" 2>&1; then
         tail -n 40 "$log" | cut -c1-400 >&2
         echo "[$RECIPE] FAILED: $* (log: $log)" >&2

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Keep a finished reduced-scale row in the repository (the work folder lives outside it):
+#   bash examples/save_row.sh RECIPE ROW WORK
+# copies WORK/results.tsv to examples/RECIPE/results/ROW.tsv and the row's commands and last
+# log lines to examples/RECIPE/results/ROW.log; scripts/reduced_report.py reads these files.
+set -euo pipefail
+recipe="$1"; row="$2"; work="$3"
+dest="$(cd "$(dirname "$0")" && pwd)/$recipe/results"
+mkdir -p "$dest"
+grep -P "^\Q$row\E\t" "$work/results.tsv" > "$dest/$row.tsv"
+{
+    echo "# $recipe row $row, work folder $work, saved $(date -u '+%Y-%m-%d %H:%M UTC') on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    for log in "$work/logs/train.$row.log" "$work/logs/eval.$row.log" "$work/logs/generate.$row.log"; do
+        [ -f "$log" ] || continue
+        echo "## $(basename "$log"): the command(s) and the last lines"
+        grep -E "^\+ " "$log" | cut -c1-3000
+        grep -E "valid on|Perplexity|BLEU|done training|stopping|early stop" "$log" | tail -n 30 | cut -c1-400
+    done
+} > "$dest/$row.log"
+echo "saved $dest/$row.tsv and $dest/$row.log"
