@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Every reduced-scale reproduction (README "Reduced-scale reproductions"), on the real corpora of
-# ../shared/data, in two parallel streams of one-thread runs (a 2-core machine: ~3 hours).
+# The converged reduced-scale reproductions (README "Reduced-scale reproductions"), on the real
+# corpora of ../shared/data, in two streams of one-thread runs; every finished row is kept in the
+# repository at once (examples/save_row.sh -> examples/<recipe>/results/) and a row cut off
+# resumes from its checkpoint_last.pt when the same --work folder is given again.
 #
-#   bash examples/run_reduced.sh [--data DIR] [--work DIR]      # default work: work/reduced
-#   bash examples/run_reduced.sh --report-only                  # tables + plots from finished runs
+#   bash examples/run_reduced.sh [--data DIR] [--work DIR] [--only recipe:row,...]
+#   bash examples/run_reduced.sh --report-only          # tables, verdicts + plots from the kept rows
 #
-# Each recipe row runs in its own work folder (so two rows can train side by side), then
-# scripts/results_table.py merges the results into the tables and plots of examples/*/.
+# --work defaults to ~/compactemb-work/reduced (outside the repository: a fresh checkout keeps it).
+# Rows already kept in examples/*/results/ are skipped. On a 2-core machine the whole campaign
+# takes tens of hours (PTB rows 1-3 h, WikiText-2 SM ~8 h): run it across sessions.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 DATA=()
-WORK="$REPO/work/reduced"
+WORK="$HOME/compactemb-work/reduced"
 REPORT_ONLY=0
+ONLY=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) DATA=(--data "$2"); shift ;;
         --work) WORK="$2"; shift ;;
+        --only) ONLY="$2"; shift ;;
         --report-only) REPORT_ONLY=1 ;;
         -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -25,26 +30,41 @@ while [ $# -gt 0 ]; do
 done
 cd "$REPO"
 
-ptb_slim_rows="in300-std in300-M20K in300-M10K in300-M5K io300-1of4 sm300-1of4 io300-1of8 sm300-1of8
-               io300-1of32 sm300-1of32 k1 k2 k4 k10 k30 k300"
-stream_a() {
-    for row in $ptb_slim_rows; do
-        bash examples/ptb_slim/run.sh --reduced "${DATA[@]}" --rows "$row" --work "$WORK/ptb_slim/$row"
+# recipe:row, in order of what the issues need first (the PTB baseline feeds the compress runs)
+STREAM_A="ptb_slim:in300-std ptb_slim:io300-1of8 ptb_slim:io300-1of32 ptb_slim:io300-1of4 ptb_slim:in300-M20K
+          ptb_slim:in300-M10K ptb_slim:in300-M5K ptb_slim:in300-std-drop0.1 ptb_slim:in300-M20K-drop0.1
+          ptb_slim:in300-M10K-drop0.1 ptb_slim:in300-M6.25K ptb_slim:k1 ptb_slim:k2 ptb_slim:k4 ptb_slim:k10
+          ptb_slim:k30 ptb_slim:k300"
+STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 ptb_awd_define:awd
+          ptb_awd_define:awd-define-authors ptb_awd_define:awd-define wmt14_en_de:base wmt14_en_de:base-define
+          wmt14_en_de:base-define-authors wikitext103_adaptive:adp-t wikitext103_adaptive:adp
+          wikitext103_adaptive:asm wikitext103_adaptive:sm ptb_awd_define:define-reduce-authors
+          ptb_awd_define:define-dropout ptb_awd_define:define-widths-authors ptb_awd_define:define-level-norm-shared
+          ptb_awd_define:define-init-xavier"
+
+run_stream() {
+    local item recipe row
+    for item in $1; do
+        recipe="${item%%:*}"; row="${item#*:}"
+        if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$item,"* ]]; then continue; fi
+        if [ -f "examples/$recipe/results/$row.tsv" ]; then echo "[reduced] $item: kept already, skipped"; continue; fi
+        echo "[reduced] $item: $(date -u '+%F %T')"
+        if bash "examples/$recipe/run.sh" --reduced "${DATA[@]}" --rows "$row" --work "$WORK/$recipe/$row"; then
+            bash examples/save_row.sh "$recipe" "$row" "$WORK/$recipe/$row"
+        else
+            echo "[reduced] $item FAILED (log: $WORK/$recipe/$row/logs)" >&2
+        fi
     done
 }
-stream_b() {
-    bash examples/wikitext103_adaptive/run.sh --reduced "${DATA[@]}" --rows sm,asm,adp,adp-t --work "$WORK/wt2_adaptive"
-    bash examples/ptb_awd_define/run.sh --reduced "${DATA[@]}" --rows awd,awd-define --work "$WORK/ptb_awd_define"
-    bash examples/wmt14_en_de/run.sh --reduced "${DATA[@]}" --rows base,base-define --work "$WORK/wmt14"
-    MT_WORK="$WORK/wmt14" bash examples/mt_rerank/run.sh --reduced "${DATA[@]}" --work "$WORK/mt_rerank"
-}
+
 if [ "$REPORT_ONLY" = 0 ]; then
     mkdir -p "$WORK"
-    stream_a > "$WORK.stream_a.log" 2>&1 &
+    run_stream "$STREAM_A" > "$WORK.stream_a.log" 2>&1 &
     a=$!
-    stream_b > "$WORK.stream_b.log" 2>&1 &
+    run_stream "$STREAM_B" > "$WORK.stream_b.log" 2>&1 &
     b=$!
     echo "[reduced] two streams running (logs: $WORK.stream_a.log, $WORK.stream_b.log)"
-    wait $a && wait $b
+    wait $a || true
+    wait $b || true
 fi
-"$PYTHON" scripts/reduced_report.py --work "$WORK"
+"$PYTHON" scripts/reduced_report.py

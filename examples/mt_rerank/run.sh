@@ -35,11 +35,14 @@ if [ "$SMOKE" = 1 ]; then
     GEN=(--beam 4 --nbest 4 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
     GRID=(--lm-weights 0:1:0.25 --len-weights=-0.5:0.5:0.25)
 elif [ "$REDUCED" = 1 ]; then
-    # 2-layer LSTM 256 on the German side of Multi30k (BPE pieces), 600 updates of 4,096 tokens
-    H=256; K=8; NBEST=10
+    # 2-layer LSTM 256 on the German side of Multi30k (BPE pieces), trained to convergence (lr
+    # halved on a validation plateau, early stop after 3 epochs without gain, at most 40 epochs);
+    # 50-best lists (10-best gave an LM weight of 0 for both LMs: no room to rerank)
+    H=256; K=8; NBEST=50
     LM_TRAIN=(--tokens-per-sample 64 --max-tokens 4096 --optimizer adam --lr 0.003 --clip-norm 1.0
-              --max-update 600 --num-workers 0 --log-interval 100)
-    GEN=(--beam 10 --nbest 10 --lenpen 1.0 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
+              --lr-scheduler reduce_lr_on_plateau --lr-shrink 0.5 --lr-patience 0 --lr-threshold 0.002
+              --stop-min-lr 0.0002 --patience 3 --max-epoch 40 --num-workers 0 --log-interval 100)
+    GEN=(--beam 50 --nbest 50 --lenpen 1.0 --max-len-a 1.2 --max-len-b 10 --batch-size 20)
     GRID=(--lm-weights 0:1:0.1 --len-weights=-0.5:0.5:0.1)
 else
     H=1024; K=8; NBEST=10
@@ -80,6 +83,7 @@ for lm in none normal slim; do
     [ "$DRY_RUN" = 1 ] && continue
     grep "^\[rerank\]" "$WORK/logs/tune.$lm.log"
     [ "$lm" = none ] && record "mt-1best" BLEU "$(sed -nE 's/.*test BLEU: 1-best ([0-9.]+).*/\1/p' "$WORK/logs/tune.$lm.log")"
+    [ "$lm" = none ] && record "oracle-dev" BLEU "$("$PYTHON" -c "import json; print(round(json.load(open('$WORK/rerank.none.json'))['dev']['bleu_oracle_greedy'], 2))" 2>/dev/null || echo -)"
     record "rerank-$lm" BLEU "$(sed -nE 's/.*test BLEU: .*-> reranked ([0-9.]+).*/\1/p' "$WORK/logs/tune.$lm.log")"
 done
 print_results

@@ -29,14 +29,17 @@ if [ "$SMOKE" = 1 ]; then
     BUDGET=(--max-tokens 1024 --max-update 40 --warmup-updates 10 --lr 0.002 --max-valid-steps 5 --num-workers 0 --log-interval 20)
     GEN=(--beam 2 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
 elif [ "$REDUCED" = 1 ]; then
-    # 2+2 layers d=256, ffn 512 (Multi30k is small: dropout 0.3), both rows 600 updates of <= 4,096
-    # tokens (~5 epochs); DeFINE at the base recipe's ratios (n = d/4, k = 2d)
+    # 2+2 layers d=256, ffn 512 (Multi30k is small: dropout 0.3), trained to convergence: inverse-
+    # sqrt schedule after 150 warm-up updates, early stop after 5 epochs without a better validation
+    # loss, at most 60 epochs (~120 updates of <= 4,096 tokens each), the best checkpoint
+    # generates; DeFINE at the base recipe's ratios (n = d/4, k = 2d)
     DIMS=(--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 256 --decoder-embed-dim 256
           --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --encoder-attention-heads 4
           --decoder-attention-heads 4)
     DROPOUT=0.3
     DEFINE=(--input-embedding define --define-map-dim 64 --define-expand-dim 512 --define-levels 3 --define-max-groups 4)
-    BUDGET=(--max-tokens 4096 --max-update 600 --warmup-updates 150 --lr 0.002 --num-workers 0 --log-interval 100)
+    BUDGET=(--max-tokens 4096 --max-epoch 60 --patience 5 --warmup-updates 150 --lr 0.002 --num-workers 0
+            --log-interval 100)
     GEN=(--beam 5 --lenpen 1.0 --max-len-a 1.2 --max-len-b 10 --batch-size 100)
 else
     DIMS=()
@@ -64,5 +67,10 @@ if want base-define; then
     # low n-dim space: the decoder projects to n and the softmax is tied to the V x n map table
     train base-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" --tie-input-output
     generate base-define "$BIN" "${SCORE[@]}"
+fi
+if want base-define-authors; then  # the authors' DeFINE unit (examples/ptb_awd_define/README.md)
+    train base-define-authors "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" --define-widths authors --define-reduce authors \
+        --define-level-norm shared --define-init xavier --define-dropout 0.1 --define-map-dropout 0.1 --tie-input-output
+    generate base-define-authors "$BIN" "${SCORE[@]}"
 fi
 print_results
