@@ -15,8 +15,11 @@ export PYTHON
 install:
 	bash scripts/install.sh
 
+# the suite runs in TEST_WORKERS pytest-xdist processes (default 2: most tests drive one-thread
+# fairseq CLIs, so two workers keep two cores busy); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 2
 test: install
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
 
 demo: install
 	$(PYTHON) scripts/demo.py $(if $(CORPUS),--corpus "$(CORPUS)")

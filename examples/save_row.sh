@@ -10,11 +10,12 @@ mkdir -p "$dest"
 grep -P "^\Q$row\E\t" "$work/results.tsv" > "$dest/$row.tsv"
 {
     echo "# $recipe row $row, work folder $work, saved $(date -u '+%Y-%m-%d %H:%M UTC') on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-    for log in "$work/logs/train.$row.log" "$work/logs/eval.$row.log" "$work/logs/generate.$row.log"; do
+    for log in "$work/logs/compress.$row.log" "$work/logs/eval0.$row.log" "$work/logs/train.$row.log" \
+               "$work/logs/eval.$row.log" "$work/logs/generate.$row.log"; do
         [ -f "$log" ] || continue
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000
-        grep -E "valid on|Perplexity|BLEU|done training|stopping|early stop" "$log" | tail -n 30 | cut -c1-400
+        grep -E "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" | tail -n 30 | cut -c1-400
     done
 } > "$dest/$row.log"
 echo "saved $dest/$row.tsv and $dest/$row.log"

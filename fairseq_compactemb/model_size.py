@@ -50,7 +50,7 @@ def count_parameters(model) -> int:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m fairseq_compactemb.model_size", description=__doc__)
     p.add_argument("arch")
     p.add_argument("--vocab-size", type=int, required=True)
     ns, extra = p.parse_known_args(argv)

@@ -614,6 +614,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           f"{info['date']}")
     t0 = time.perf_counter()
     results = {}
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmark_cli, beside this script
     import benchmark_cli
 
     cli_threads = args.threads or 1  # the CLI parts: one thread per run unless --threads says otherwise

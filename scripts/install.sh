@@ -20,7 +20,7 @@ REPO=$(pwd)
 ready() {
   (cd / && "$PY" - "$REPO" <<'PYEOF' >/dev/null 2>&1
 import os, sys
-import torch, fairseq, sentencepiece, sacrebleu, hydra, omegaconf, pytest, matplotlib, tensorboardX, faiss, sklearn
+import torch, fairseq, sentencepiece, sacrebleu, hydra, omegaconf, pytest, xdist, matplotlib, tensorboardX, faiss, sklearn
 import fairseq_compactemb, numpy
 assert int(numpy.__version__.split(".")[0]) < 2  # fairseq 0.12 uses np.compat / np.int
 # the editable install must point at THIS checkout
@@ -59,9 +59,9 @@ CONSTRAINTS=$(mktemp)
 trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch;print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 
-echo "[install] fairseq runtime deps, sentencepiece, sacrebleu, faiss-cpu (k-means of compress), test/plot/tensorboard tools"
+echo "[install] fairseq runtime deps, sentencepiece, sacrebleu, faiss-cpu (k-means of compress), test (pytest, pytest-xdist)/plot/tensorboard tools"
 "${PIP[@]}" -c "$CONSTRAINTS" cffi cython "hydra-core==1.3.2" "omegaconf==2.3.0" "numpy<2" regex \
-  sacrebleu tqdm bitarray scikit-learn packaging sentencepiece pytest matplotlib tensorboardX faiss-cpu
+  sacrebleu tqdm bitarray scikit-learn packaging sentencepiece pytest pytest-xdist matplotlib tensorboardX faiss-cpu
 
 if ! "$PY" -c "import fairseq" >/dev/null 2>&1; then
   echo "[install] building fairseq-fixed==0.12.3.1 (C extensions, about 2 minutes)"

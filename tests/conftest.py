@@ -14,6 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 USER_DIR = REPO / "fairseq_compactemb"
 DATA = Path(os.environ.get("COMPACTEMB_DATA", REPO.parent / "shared" / "data"))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest-xdist workers on the two cores: one intra-op thread each for the
+    # in-process tests, as run_cli gives the CLIs (oversubscribed thread pools run far slower)
+    torch.set_num_threads(1)
+
 
 def cli(name: str) -> str:
     """Path of a fairseq console script of the interpreter running the tests."""

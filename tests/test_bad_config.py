@@ -8,6 +8,9 @@ Cases that used to end in an assert or a bare ValueError (bad dropout, heads tha
 the dimension, compact_adaptive_loss without an adaptive softmax, noticed only in the first
 training step) are validated at build time now.
 """
+import subprocess
+import sys
+
 import pytest
 
 from conftest import TINY_LM_TRAIN, USER_DIR, run_cli
@@ -89,3 +92,14 @@ def test_adaptive_softmax_dropout_is_checked_at_build_time():
         build_output_layer(cfg, 40, 16)
     cfg.adaptive_softmax_dropout = 0.2
     assert build_output_layer(cfg, 40, 16).dropout.p == 0.2
+
+
+@pytest.mark.parametrize("tool", ["compress", "report", "model_size"])
+def test_every_tool_prints_its_help(tool):
+    """``--help`` formats every option's help (argparse %-expands it: a bare '%' crashes it)."""
+    proc = subprocess.run([sys.executable, "-m", f"fairseq_compactemb.{tool}", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stdout.startswith("usage: python -m fairseq_compactemb.")
+    if tool == "compress":  # the compact layers' flags, with their help texts
+        assert "--adaptive-cutoffs" in proc.stdout and "percent of the vocabulary" in proc.stdout

@@ -22,14 +22,20 @@ def bench():
     return module
 
 
-def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
+def run_tiny(bench, capsys, parts):
     threads = torch.get_num_threads()
     try:
-        summary = bench.main(["--tiny", "--threads", "1"])
+        summary = bench.main(["--tiny", "--threads", "1", "--parts", parts])
     finally:
         torch.set_num_threads(threads)
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert json.loads(last)["mode"] == "tiny"
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["mode"] == "tiny"
+    return summary, last
+
+
+# two tests (the in-process parts, the CLI parts) so that two test workers run them side by side
+def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
+    summary, _ = run_tiny(bench, capsys, "output,train,fairseq,memory")
     for key in ("slim_vs_dense", "is_vs_full", "nce_vs_full", "adaptive_vs_full", "ours_vs_fairseq_adaptive"):
         assert isinstance(summary[key], float) and summary[key] > 0, key
     details = summary["details"]
@@ -53,6 +59,16 @@ def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
     for r in measured:
         assert r["peak_rss"] >= r["baseline_rss"] > 0
         assert r["param_bytes"] == 4 * r["params"]
+
+
+def test_tiny_cli_parts_time_eval_lm_and_generate(bench, capsys):
+    summary, last = run_tiny(bench, capsys, "eval,generate")
+    for key in ("eval_vs_fairseq_adaptive", "eval_vs_fairseq_softmax", "generate_vs_fairseq"):
+        assert isinstance(summary[key], float) and summary[key] > 0 and last[key] == summary[key], key
+    assert all(r > 0 for r in summary["eval_slim_vs_softmax"].values())
+    # the stock and our models of each eval pair were checked equal in size by the part itself
+    params = summary["details"]["eval"]["params"]
+    assert params["fairseq transformer_lm, tied adaptive"] == params["ours compact_transformer_lm, tied adaptive"]
 
 
 def test_memory_guard_skips_a_model_over_the_cap(bench, monkeypatch):

@@ -59,4 +59,7 @@ def test_makefile_uses_the_selection_unless_python_is_given():
     text = (REPO / "Makefile").read_text()
     assert "scripts/select_python.sh" in text and "ifeq ($(origin PYTHON), undefined)" in text
     out = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython"], cwd=REPO, capture_output=True, text=True)
-    assert "/opt/mypython -m pytest -q tests" in out.stdout
+    assert "/opt/mypython -m pytest -q -n 2 tests" in out.stdout  # two test workers by default
+    serial = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython", "TEST_WORKERS=0"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert "/opt/mypython -m pytest -q -n 0 tests" in serial.stdout

@@ -40,7 +40,7 @@ class EmbeddingOptions:
         default="",
         metadata={"help": "adaptive: comma-separated band boundaries in the frequency-sorted "
                           "vocabulary, e.g. 20000,60000 (ids must be sorted by frequency; default: "
-                          "7.5% and 22.4% of the vocabulary, the paper's 20000,60000 of 267,735)"},
+                          "7.5 and 22.4 percent of the vocabulary, the paper's 20000,60000 of 267,735)"},
     )
     adaptive_factor: float = field(
         default=4.0, metadata={"help": "adaptive: band i has dimension d / factor^i"}
