@@ -592,8 +592,25 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
     p.add_argument("--device", default="cpu", help="device of parts 1-3, e.g. cuda (part 4 measures host RSS)")
+    p.add_argument("--eval-slim-pairs", metavar="V:d,...",
+                   help="part eval: the (vocabulary, dimension) pairs of the slim-vs-softmax comparison "
+                        "(default: the mode's), e.g. 267735:512 for One Billion Word's vocabulary")
+    p.add_argument("--eval-tokens", type=int, help="part eval: tokens of the evaluated set (default: the mode's)")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    overrides = {}
+    if args.eval_slim_pairs:
+        try:
+            overrides["slim"] = [tuple(int(x) for x in pair.split(":")) for pair in args.eval_slim_pairs.split(",")]
+            assert all(len(pair) == 2 and pair[0] > 8 and pair[1] >= 8 and pair[1] % 8 == 0
+                       for pair in overrides["slim"])
+        except (ValueError, AssertionError):
+            p.error(f"--eval-slim-pairs: {args.eval_slim_pairs!r} is not a list like 33280:128,267735:512 "
+                    "(V > 8, d a multiple of 8: the slim output uses K=8)")
+    if args.eval_tokens is not None:
+        if args.eval_tokens < 100:
+            p.error(f"--eval-tokens: {args.eval_tokens} is too few to time; give at least 100")
+        overrides["valid"] = args.eval_tokens
     if args.memory_child:
         print(json.dumps(memory_child(json.loads(args.memory_child))))
         return {}
@@ -619,7 +636,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     cli_threads = args.threads or 1  # the CLI parts: one thread per run unless --threads says otherwise
     runners = {"output": part_output, "train": part_train, "fairseq": part_fairseq, "memory": part_memory,
-               "eval": lambda sz: benchmark_cli.part_eval(sz.mode, cli_threads, table),
+               "eval": lambda sz: benchmark_cli.part_eval(sz.mode, cli_threads, table, overrides),
                "generate": lambda sz: benchmark_cli.part_generate(sz.mode, cli_threads, table)}
     for part in parts:
         results[part] = runners[part](sz)

@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -127,8 +127,9 @@ def lm_sizes(mode: str) -> dict:
                 slim=[(2000, 16)])
 
 
-def part_eval(mode: str, threads: int, table) -> dict:
-    s = lm_sizes(mode)
+def part_eval(mode: str, threads: int, table, overrides: Optional[dict] = None) -> dict:
+    """``overrides``: ``slim`` (the (V, d) pairs) and ``valid`` (tokens evaluated) replacing the mode's."""
+    s = dict(lm_sizes(mode), **(overrides or {}))
     V, cut = s["vocab"], s["cutoffs"]
     print(f"\n## 5. fairseq-eval-lm, tokens/s: {s['layers']}-layer transformer LM, d={s['dim']} (slim pairs: "
           f"{', '.join(f'V={v:,} d={d}' for v, d in s['slim'])}), ffn 4d, V={V:,} (Zipfian), {s['valid']:,} tokens, --tokens-per-sample 128 --context-window 64 "

@@ -22,10 +22,10 @@ def bench():
     return module
 
 
-def run_tiny(bench, capsys, parts):
+def run_tiny(bench, capsys, parts, *extra):
     threads = torch.get_num_threads()
     try:
-        summary = bench.main(["--tiny", "--threads", "1", "--parts", parts])
+        summary = bench.main(["--tiny", "--threads", "1", "--parts", parts, *extra])
     finally:
         torch.set_num_threads(threads)
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -62,9 +62,11 @@ def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
 
 
 def test_tiny_cli_parts_time_eval_lm_and_generate(bench, capsys):
-    summary, last = run_tiny(bench, capsys, "eval,generate")
+    summary, last = run_tiny(bench, capsys, "eval,generate", "--eval-slim-pairs", "1000:16,2000:24",
+                             "--eval-tokens", "600")
     for key in ("eval_vs_fairseq_adaptive", "eval_vs_fairseq_softmax", "generate_vs_fairseq"):
         assert isinstance(summary[key], float) and summary[key] > 0 and last[key] == summary[key], key
+    assert set(summary["eval_slim_vs_softmax"]) == {"V=1000,d=16", "V=2000,d=24"}  # the pairs asked for
     assert all(r > 0 for r in summary["eval_slim_vs_softmax"].values())
     # the stock and our models of each eval pair were checked equal in size by the part itself
     params = summary["details"]["eval"]["params"]
@@ -82,3 +84,11 @@ def test_memory_guard_skips_a_model_over_the_cap(bench, monkeypatch):
 def test_unknown_part_is_refused(bench):
     with pytest.raises(SystemExit):
         bench.main(["--tiny", "--parts", "output,speed"])
+
+
+@pytest.mark.parametrize("flag, value", [("--eval-slim-pairs", "33280"), ("--eval-slim-pairs", "33280:100"),
+                                         ("--eval-tokens", "10")])
+def test_bad_eval_sizes_are_one_line(bench, capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--tiny", "--parts", "eval", flag, value])
+    assert exit_.value.code == 2 and f"error: {flag}: " in capsys.readouterr().err
