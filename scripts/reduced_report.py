@@ -34,6 +34,7 @@ PAPER = {
     "awd": "AWD-LSTM: 58.8, 24M", "awd-define": "AWD-LSTM + DeFINE: 54.2, 20M",
     "awd-define-authors": "AWD-LSTM + DeFINE: 54.2, 20M",
     "base": "Transformer: 25.81 BLEU, 92M", "base-define": "(row cut off in our copy)",
+    "cmp-io-1of8": "proposed in the Conclusion, not measured there",
 }
 
 # (title, recipe, rows, plot, claim, verdict function name)
@@ -62,6 +63,15 @@ EXPERIMENTS = [
     ("5b. Multi30k n-best reranking with a normal and a slim (1/8 in + out) German LSTM LM",
      "mt_rerank", ["lm-normal", "lm-slim", "mt-1best", "oracle-dev", "rerank-none", "rerank-normal", "rerank-slim"], None,
      "the slim LM reranks as well as the normal one (Table 6)", "rerank"),
+    ("6. PTB, the converged 2 x 300 LSTM (in300-std) compressed (`compress`, k-means / SVD fits), then "
+     "fine-tuned for 10% of its updates; beside it the same sizes trained from scratch (io300: random "
+     "slim, sm300: a smaller LSTM)",
+     "ptb_slim", ["in300-std", "cmp-io-1of4", "io300-1of4", "sm300-1of4", "cmp-io-1of8", "io300-1of8", "sm300-1of8",
+                  "cmp-io-1of32", "io300-1of32", "sm300-1of32", "cmp-in-slim-1of8", "cmp-in-projected-1of8",
+                  "cmp-in-adaptive-1of8"], "reduced_compress.png",
+     "the data-driven assignment the slim paper proposes (Conclusion): compressed + fine-tuned within 5% of "
+     "the uncompressed model at 1/8, better than random slim from scratch at every ratio and than the "
+     "equal-size LSTM at 1/32", "compress"),
 ]
 
 
@@ -122,6 +132,35 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         if a is None or b is None:
             return "not run yet"
         return ("holds" if b >= a - 1.0 else "does not hold") + f" ({b:.2f} vs {a:.2f} BLEU; threshold -1.0)"
+    if kind == "compress":
+        base, parts, passed, missing = p("in300-std"), [], [], False
+        for d in ("1of4", "1of8", "1of32"):
+            b = p(f"cmp-io-{d}")
+            # the goals at this ratio: (name, reference ppl, largest allowed b / reference)
+            goals = [("random slim from scratch", p(f"io300-{d}"), 1.0)]
+            if d == "1of8":
+                goals.append(("uncompressed", base, 1.05))
+            if d == "1of32":
+                goals.append(("equal-size LSTM", p(f"sm300-{d}"), 1.0))
+            if b is None:
+                missing = True
+                parts.append(f"1/{d[3:]}: not run yet")
+                continue
+            checks = []
+            for name, ref, limit in goals:
+                if ref is None:
+                    missing = True
+                    checks.append(f"vs {name}: not run yet")
+                    continue
+                good = b / ref < limit if limit == 1.0 else b / ref <= limit
+                passed.append(good)
+                checks.append(f"vs {name} {ref:.2f}: {100 * (b / ref - 1):+.1f}% ({'met' if good else 'not met'})")
+            parts.append(f"1/{d[3:]} {b:.2f}: " + ", ".join(checks))
+        if not passed:
+            return "not run yet" if all(x.endswith("not run yet") for x in parts) else \
+                "inconclusive (comparison rows not run yet): " + "; ".join(parts)
+        head = "does not hold" if not all(passed) else "inconclusive (rows missing)" if missing else "holds"
+        return head + " (" + "; ".join(parts) + ")"
     if kind == "rerank":
         n, s = num(t, "rerank-normal", "BLEU"), num(t, "rerank-slim", "BLEU")
         if n is None or s is None:
@@ -140,7 +179,7 @@ def cell(table, row, metric):
 
 
 def markdown(rows, table):
-    metrics = ["params", "emb_params", "updates", "epochs", "train_s", "valid_ppl", "ppl", "BLEU", "lm_weight"]
+    metrics = ["params", "emb_params", "updates", "epochs", "train_s", "valid_ppl", "compressed_ppl", "ppl", "BLEU", "lm_weight"]
     metrics = [m for m in metrics if any(m in table.get(r, {}) for r in rows)]
     head = ["row"] + metrics + ["paper (full scale)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

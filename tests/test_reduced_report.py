@@ -1,0 +1,33 @@
+"""``scripts/reduced_report.py``: one verdict per claim from the kept rows, missing rows never invented."""
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import reduced_report  # noqa: E402
+
+
+def rows(**ppl):
+    return {name.replace("_", "-"): {"ppl": str(v), "params": "1000"} for name, v in ppl.items()}
+
+
+def test_compress_verdict_checks_each_goal_and_says_what_is_missing():
+    v = reduced_report.verdict
+    assert v("compress", {}) == "not run yet"
+    partial = rows(in300_std=110, cmp_io_1of8=114, io300_1of8=117.13)
+    text = v("compress", partial)
+    assert text.startswith("inconclusive") and "+3.6% (met)" in text and "1/32: not run yet" in text
+    failing = dict(partial, **rows(cmp_io_1of32=150, sm300_1of32=140))
+    assert v("compress", failing).startswith("does not hold") and "+7.1% (not met)" in v("compress", failing)
+    full = rows(in300_std=110, cmp_io_1of4=112, io300_1of4=113, cmp_io_1of8=115, io300_1of8=118,
+                cmp_io_1of32=130, io300_1of32=140, sm300_1of32=135)
+    assert v("compress", full).startswith("holds")
+    full["cmp-io-1of8"]["ppl"] = "116"  # 5.45% above the uncompressed model: outside the 5% goal
+    assert v("compress", full).startswith("does not hold")
+
+
+def test_markdown_marks_rows_not_run_and_shows_the_papers_figure():
+    table = rows(in300_std=104.2)
+    md = reduced_report.markdown(["in300-std", "in300-M20K"], table)
+    assert "| in300-std | 1,000 | 104.2 | Table 2 NE, dropout 0: 89.54 |" in md
+    assert "| in300-M20K (not run yet) | - | - | Table 2 SE M=20K: 89.34 |" in md
