@@ -252,7 +252,7 @@ def main(argv=None):
         if png and not args.no_plots:
             path = REPO / "examples" / recipe / png
             if plot(rows, table, path, title, k_sweep=rows[0] == "k1"):
-                out.append(f"\nplot: [`examples/{recipe}/{png}`]({recipe}/{png})")
+                out.append(f"\nplot: [`examples/{recipe}/{png}`](examples/{recipe}/{png})")
     text = "\n".join(out) + "\n"
     print(text)
     if args.out:
