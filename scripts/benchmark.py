@@ -602,9 +602,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.eval_slim_pairs:
         try:
             overrides["slim"] = [tuple(int(x) for x in pair.split(":")) for pair in args.eval_slim_pairs.split(",")]
-            assert all(len(pair) == 2 and pair[0] > 8 and pair[1] >= 8 and pair[1] % 8 == 0
-                       for pair in overrides["slim"])
-        except (ValueError, AssertionError):
+        except ValueError:
+            overrides["slim"] = []
+        if not overrides["slim"] or not all(len(pair) == 2 and pair[0] > 8 and pair[1] >= 8 and pair[1] % 8 == 0
+                                            for pair in overrides["slim"]):
             p.error(f"--eval-slim-pairs: {args.eval_slim_pairs!r} is not a list like 33280:128,267735:512 "
                     "(V > 8, d a multiple of 8: the slim output uses K=8)")
     if args.eval_tokens is not None:
