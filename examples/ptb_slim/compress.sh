@@ -9,7 +9,7 @@
 #   cmp-io-1of4 / cmp-io-1of8 / cmp-io-1of32   slim input + slim output (K=10) at 1/4, 1/8, 1/32
 #   cmp-in-slim-1of8                           slim input only, 1/8 (softmax kept)
 #   cmp-in-projected-1of8                      projected input (SVD), the slim input's parameter count
-#   cmp-in-adaptive-1of8                       adaptive input (SVD per band), nearest count from below
+#   cmp-in-adaptive-1of8                       adaptive input (SVD per band), factor 8 (10% above the slim count)
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 BASE=""
@@ -63,6 +63,7 @@ cmp_row cmp-in-slim-1of8 --input-embedding slim --slim-subvectors $K --slim-pool
 # the slim input's V*300/8 parameters: V*e + e*300 = V*300/8
 E=$(( V * 300 / 8 / (V + 300) ))
 cmp_row cmp-in-projected-1of8 --input-embedding projected --projected-dim "$E"
-# adaptive input, default cutoffs (7.5% / 22.4% of V), factor 8: the nearest count below 1/8 here
+# adaptive input, default cutoffs (7.5% / 22.4% of V), factor 8: 413,831 input parameters at
+# V=10,008, 10% above the slim input's 375,300 (the closest the default bands get)
 cmp_row cmp-in-adaptive-1of8 --input-embedding adaptive --adaptive-factor 8
 print_results
