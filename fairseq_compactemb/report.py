@@ -45,7 +45,8 @@ def _unique_in(model, module_ids) -> int:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m fairseq_compactemb.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m fairseq_compactemb.report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--data", help="data-bin directory with the dictionaries (default: the one used for training)")
     args = p.parse_args(argv)

@@ -133,32 +133,33 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
             return "not run yet"
         return ("holds" if b >= a - 1.0 else "does not hold") + f" ({b:.2f} vs {a:.2f} BLEU; threshold -1.0)"
     if kind == "compress":
-        base, parts, passed, missing = p("in300-std"), [], [], False
+        base, parts, passed, missing, ran = p("in300-std"), [], [], False, False
+        better = lambda b, ref: b < ref  # noqa: E731
         for d in ("1of4", "1of8", "1of32"):
             b = p(f"cmp-io-{d}")
-            # the goals at this ratio: (name, reference ppl, largest allowed b / reference)
-            goals = [("random slim from scratch", p(f"io300-{d}"), 1.0)]
+            # the goals at this ratio: (name, reference ppl, test of b against it)
+            goals = [("random slim from scratch", p(f"io300-{d}"), better)]
             if d == "1of8":
-                goals.append(("uncompressed", base, 1.05))
+                goals.append(("uncompressed", base, lambda b, ref: b <= 1.05 * ref))
             if d == "1of32":
-                goals.append(("equal-size LSTM", p(f"sm300-{d}"), 1.0))
+                goals.append(("equal-size LSTM", p(f"sm300-{d}"), better))
             if b is None:
                 missing = True
                 parts.append(f"1/{d[3:]}: not run yet")
                 continue
-            checks = []
-            for name, ref, limit in goals:
+            ran, checks = True, []
+            for name, ref, test in goals:
                 if ref is None:
                     missing = True
                     checks.append(f"vs {name}: not run yet")
                     continue
-                good = b / ref < limit if limit == 1.0 else b / ref <= limit
-                passed.append(good)
-                checks.append(f"vs {name} {ref:.2f}: {100 * (b / ref - 1):+.1f}% ({'met' if good else 'not met'})")
+                passed.append(test(b, ref))
+                checks.append(f"vs {name} {ref:.2f}: {100 * (b / ref - 1):+.1f}% ({'met' if passed[-1] else 'not met'})")
             parts.append(f"1/{d[3:]} {b:.2f}: " + ", ".join(checks))
+        if not ran:
+            return "not run yet"
         if not passed:
-            return "not run yet" if all(x.endswith("not run yet") for x in parts) else \
-                "inconclusive (comparison rows not run yet): " + "; ".join(parts)
+            return "inconclusive (comparison rows not run yet): " + "; ".join(parts)
         head = "does not hold" if not all(passed) else "inconclusive (rows missing)" if missing else "holds"
         return head + " (" + "; ".join(parts) + ")"
     if kind == "rerank":
