@@ -185,6 +185,17 @@ generate() {
     printf "%s\tBLEU\t%s\n" "$row" "$bleu" >> "$WORK/results.tsv"
 }
 
+# The DeFINE unit as its authors' code builds it (examples/ptb_awd_define/README.md, "DeFINE as
+# its authors built it"), and its parts one at a time as "row:flags", each added on top of a
+# recipe's own DeFINE row (the ablation of the AWD-LSTM and Multi30k recipes)
+DEFINE_AUTHORS=(--define-widths authors --define-reduce authors --define-level-norm shared --define-init xavier
+                --define-dropout 0.1 --define-map-dropout 0.1)
+DEFINE_PARTS=("define-reduce-authors:--define-reduce authors"
+              "define-dropout:--define-dropout 0.1 --define-map-dropout 0.1"
+              "define-widths-authors:--define-widths authors"
+              "define-level-norm-shared:--define-level-norm shared"
+              "define-init-xavier:--define-init xavier")
+
 # vocab_size DATA-BIN [DICT]: entries of fairseq's dictionary (dict.txt lines + 4 specials);
 # 10002 (PTB) in --dry-run mode, where nothing was binarised
 # PTB (10k vocabulary) as text in $WORK/text and binarised in $BIN=$WORK/data-bin; --smoke cuts it.

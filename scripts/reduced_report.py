@@ -58,7 +58,9 @@ EXPERIMENTS = [
                         "awd-define-untied"], "reduced_awd_define.png",
      "DeFINE: fewer parameters, no worse perplexity (54.2 vs 58.8)", "define_awd"),
     ("5a. Multi30k EN-DE, 2+2-layer d=256 transformer: standard (tied) vs DeFINE embeddings",
-     "wmt14_en_de", ["base", "base-define", "base-define-authors"], "reduced_multi30k.png", "DeFINE: fewer parameters, similar BLEU",
+     "wmt14_en_de", ["base", "base-define", "base-define-authors", "define-reduce-authors", "define-dropout",
+                     "define-widths-authors", "define-level-norm-shared", "define-init-xavier"], "reduced_multi30k.png",
+     "DeFINE: fewer parameters, similar BLEU",
      "define_mt"),
     ("5b. Multi30k n-best reranking with a normal and a slim (1/8 in + out) German LSTM LM",
      "mt_rerank", ["lm-normal", "lm-slim", "mt-1best", "oracle-dev", "rerank-none", "rerank-normal", "rerank-slim"], None,
@@ -128,10 +130,13 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         gap = 100 * (best[1] / base - 1)
         return ("holds" if gap <= 3 else "does not hold") + f" (best DeFINE row {best[0]} {best[1]:.2f} vs {base:.2f}: {gap:+.1f}%)"
     if kind == "define_mt":
-        a, b = num(t, "base", "BLEU"), num(t, "base-define", "BLEU")
-        if a is None or b is None:
+        a = num(t, "base", "BLEU")
+        best = max(((r, num(t, r, "BLEU")) for r in ("base-define", "base-define-authors") if num(t, r, "BLEU")),
+                   key=lambda x: x[1], default=None)
+        if a is None or best is None:
             return "not run yet"
-        return ("holds" if b >= a - 1.0 else "does not hold") + f" ({b:.2f} vs {a:.2f} BLEU; threshold -1.0)"
+        return (("holds" if best[1] >= a - 1.0 else "does not hold")
+                + f" (best DeFINE row {best[0]} {best[1]:.2f} vs {a:.2f} BLEU; threshold -1.0)")
     if kind == "compress":
         base, parts, passed, missing, ran = p("in300-std"), [], [], False, False
         better = lambda b, ref: b < ref  # noqa: E731

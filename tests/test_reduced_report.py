@@ -31,3 +31,13 @@ def test_markdown_marks_rows_not_run_and_shows_the_papers_figure():
     md = reduced_report.markdown(["in300-std", "in300-M20K"], table)
     assert "| in300-std | 1,000 | 104.2 | Table 2 NE, dropout 0: 89.54 |" in md
     assert "| in300-M20K (not run yet) | - | - | Table 2 SE M=20K: 89.34 |" in md
+
+
+def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
+    v = reduced_report.verdict
+    bleu = lambda **b: {k.replace("_", "-"): {"BLEU": str(x)} for k, x in b.items()}  # noqa: E731
+    assert v("define_mt", bleu(base=30.0)) == "not run yet"
+    assert v("define_mt", bleu(base_define=28.0)) == "not run yet"
+    text = v("define_mt", bleu(base=30.0, base_define=28.0, base_define_authors=29.5))
+    assert text.startswith("holds") and "base-define-authors 29.50 vs 30.00" in text
+    assert v("define_mt", bleu(base=30.0, base_define=28.61)).startswith("does not hold")

@@ -35,9 +35,6 @@ else
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 256 --define-levels 7 --define-max-groups 4)
     BUDGET=(--max-epoch 500 --log-interval 100)
 fi
-# the DeFINE unit as the authors' code builds it (README: "DeFINE as its authors built it")
-AUTHORS=(--define-widths authors --define-reduce authors --define-level-norm shared --define-init xavier
-         --define-dropout 0.1 --define-map-dropout 0.1)
 # --required-batch-size-multiple 1: with fairseq's default of 8, --batch-size 20 silently becomes 16
 TRAIN=(--task language_modeling --arch awd_lstm_lm_ptb "${DIMS[@]}" --tokens-per-sample 70 --sample-break-mode none
        --batch-size 20 --required-batch-size-multiple 1 --optimizer sgd --lr 30 --clip-norm 0.25 --weight-decay 1.2e-6
@@ -62,12 +59,11 @@ lm_row awd-out-n --decoder-output-dim "$MAP_DIM" --no-tie-input-output  # standa
 lm_row awd-define-untied "${DEFINE[@]}" --no-tie-input-output           # DeFINE input, untied d-dim softmax
 
 # ---- the authors' unit: all of it, and each part alone on top of awd-define ------------------
-lm_row awd-define-authors "${DEFINE[@]}" "${AUTHORS[@]}" --tie-input-output
-lm_row define-reduce-authors "${DEFINE[@]}" --define-reduce authors --tie-input-output
-lm_row define-dropout "${DEFINE[@]}" --define-dropout 0.1 --define-map-dropout 0.1 --tie-input-output
-lm_row define-widths-authors "${DEFINE[@]}" --define-widths authors --tie-input-output
-lm_row define-level-norm-shared "${DEFINE[@]}" --define-level-norm shared --tie-input-output
-lm_row define-init-xavier "${DEFINE[@]}" --define-init xavier --tie-input-output
+lm_row awd-define-authors "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
+for part in "${DEFINE_PARTS[@]}"; do
+    read -r -a flags <<< "${part#*:}"
+    lm_row "${part%%:*}" "${DEFINE[@]}" "${flags[@]}" --tie-input-output
+done
 
 # ---- expansion transform ablation (--define-transform), everything else as awd-define ----------
 for t in linear group hgt define_no_mixer; do

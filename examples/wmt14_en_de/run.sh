@@ -69,8 +69,15 @@ if want base-define; then
     generate base-define "$BIN" "${SCORE[@]}"
 fi
 if want base-define-authors; then  # the authors' DeFINE unit (examples/ptb_awd_define/README.md)
-    train base-define-authors "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" --define-widths authors --define-reduce authors \
-        --define-level-norm shared --define-init xavier --define-dropout 0.1 --define-map-dropout 0.1 --tie-input-output
+    train base-define-authors "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
     generate base-define-authors "$BIN" "${SCORE[@]}"
 fi
+# each part of the authors' unit alone on top of base-define (the ablation of the AWD-LSTM recipe)
+for part in "${DEFINE_PARTS[@]}"; do
+    row="${part%%:*}"
+    want "$row" || continue
+    read -r -a flags <<< "${part#*:}"
+    train "$row" "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${flags[@]}" --tie-input-output
+    generate "$row" "$BIN" "${SCORE[@]}"
+done
 print_results
