@@ -32,8 +32,8 @@ depend on word frequencies, uniform tokens would misrepresent both.
 
 The last line of the output is one JSON object: the headline ratios ``slim_vs_dense``,
 ``is_vs_full``, ``nce_vs_full``, ``adaptive_vs_full``, ``ours_vs_fairseq_adaptive``,
-``eval_vs_fairseq_adaptive``, ``eval_vs_fairseq_softmax``, ``eval_slim_vs_softmax``,
-``generate_vs_fairseq``, the
+``eval_vs_fairseq_adaptive``, ``eval_vs_fairseq_softmax``, ``eval_slim_vs_softmax`` (with
+``eval_slim_vs_softmax_mac_ratio``, the multiply-add ratio that caps it), ``generate_vs_fairseq``, the
 absolute timings and the machine. ``--tiny`` (toy sizes, seconds) exists for the test suite.
 """
 import argparse
@@ -651,6 +651,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "eval_vs_fairseq_adaptive": results.get("eval", {}).get("eval_vs_fairseq_adaptive"),
         "eval_vs_fairseq_softmax": results.get("eval", {}).get("eval_vs_fairseq_softmax"),
         "eval_slim_vs_softmax": results.get("eval", {}).get("eval_slim_vs_softmax"),
+        "eval_slim_vs_softmax_mac_ratio": results.get("eval", {}).get("eval_slim_vs_softmax_mac_ratio"),
         "generate_vs_fairseq": results.get("generate", {}).get("generate_vs_fairseq"),
         "details": results,
         "sizes": asdict(sz),

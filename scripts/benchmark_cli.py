@@ -191,7 +191,18 @@ def part_eval(mode: str, threads: int, table, overrides: Optional[dict] = None) 
     for (a, b), (v, d) in zip(pairs[2:], s["slim"]):
         out[f"eval_slim_vs_softmax_V{v}_d{d}"] = tps[b] / tps[a]
     out["eval_slim_vs_softmax"] = {f"V={v},d={d}": out[f"eval_slim_vs_softmax_V{v}_d{d}"] for v, d in s["slim"]}
+    out["eval_slim_vs_softmax_mac_ratio"] = {f"V={v},d={d}": slim_mac_ratio(v, d, s["layers"]) for v, d in s["slim"]}
+    print("multiply-adds per token, softmax model / slim model (the speedup if only the GEMMs took time; "
+          "the body's share caps it): " + ", ".join(f"{k} {r:.2f}x" for k, r in out["eval_slim_vs_softmax_mac_ratio"].items()))
     return out
+
+
+def slim_mac_ratio(vocab: int, dim: int, layers: int, context: int = 128) -> float:
+    """Multiply-adds per token of the softmax model over those of the slim (1/8) model: the body
+    (per layer 4 d^2 attention projections, 8 d^2 ffn, 2 * context * d attention) plus the output
+    layer's GEMMs (V * d, and for slim the partial table: V * d / 8, its pool's size)."""
+    body = layers * (12 * dim * dim + 2 * context * dim)
+    return (body + vocab * dim) / (body + vocab * dim / 8)
 
 
 def part_generate(mode: str, threads: int, table) -> dict:

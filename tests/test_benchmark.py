@@ -68,6 +68,9 @@ def test_tiny_cli_parts_time_eval_lm_and_generate(bench, capsys):
         assert isinstance(summary[key], float) and summary[key] > 0 and last[key] == summary[key], key
     assert set(summary["eval_slim_vs_softmax"]) == {"V=1000,d=16", "V=2000,d=24"}  # the pairs asked for
     assert all(r > 0 for r in summary["eval_slim_vs_softmax"].values())
+    # beside each measured ratio, the multiply-add ratio that caps it when only GEMMs cost time
+    assert set(summary["eval_slim_vs_softmax_mac_ratio"]) == set(summary["eval_slim_vs_softmax"])
+    assert all(1 < r < 8 for r in summary["eval_slim_vs_softmax_mac_ratio"].values())
     # the stock and our models of each eval pair were checked equal in size by the part itself
     params = summary["details"]["eval"]["params"]
     assert params["fairseq transformer_lm, tied adaptive"] == params["ours compact_transformer_lm, tied adaptive"]
@@ -92,3 +95,16 @@ def test_bad_eval_sizes_are_one_line(bench, capsys, flag, value):
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--tiny", "--parts", "eval", flag, value])
     assert exit_.value.code == 2 and f"error: {flag}: " in capsys.readouterr().err
+
+
+def test_slim_mac_ratio_is_the_output_compression_diluted_by_the_body():
+    path = os.path.join(os.path.dirname(SCRIPT), "benchmark_cli.py")
+    spec = importlib.util.spec_from_file_location("benchmark_cli", path)
+    benchmark_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark_cli)
+
+    assert benchmark_cli.slim_mac_ratio(33280, 128, layers=0) == pytest.approx(8.0)  # output only: 1/8
+    # V=33,280, d=512, two layers: body 2 * (12 * 512^2 + 2 * 128 * 512) = 6,553,600 multiply-adds
+    body, out = 6_553_600, 33280 * 512
+    assert benchmark_cli.slim_mac_ratio(33280, 512, layers=2) == pytest.approx((body + out) / (body + out / 8))
+    assert benchmark_cli.slim_mac_ratio(267735, 512, 2) > benchmark_cli.slim_mac_ratio(33280, 512, 2)
