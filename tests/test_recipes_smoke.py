@@ -100,3 +100,16 @@ def test_transformer_xl_smoke_recipe_runs_end_to_end(tmp_path):
     # the evaluation carried the memory across segments (the paper's setting)
     log = (tmp_path / "logs" / "eval.txl.log").read_text()
     assert "'mem_len': 64" in log and "compact_truncated_bptt_lm" in log
+
+
+def test_rerank_recipe_stops_with_one_line_when_its_translation_model_fails(tmp_path):
+    """mt_rerank trains its LMs while the translation model trains in the background: a failure
+    there (here: no Multi30k under --data) ends the recipe with the failing file named, no hang,
+    nothing left running."""
+    proc = subprocess.run(["bash", str(EXAMPLES / "mt_rerank" / "run.sh"), "--smoke", "--work", str(tmp_path),
+                           "--data", str(tmp_path / "no-data")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Multi30k train.en not found" in proc.stderr
+    assert "[mt_rerank] FAILED: the translation model's data" in proc.stderr
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert not left, left

@@ -17,8 +17,21 @@ if [ -n "${MT_WORK:-}" ]; then
     [ "$DRY_RUN" = 1 ] || [ -f "$MT/ckpt/base/checkpoint_best.pt" ] || {
         echo "MT_WORK=$MT: no ckpt/base/checkpoint_best.pt there (run examples/wmt14_en_de/run.sh --work $MT first)" >&2; exit 2; }
     echo "[$RECIPE] reusing the translation model in $MT"
-else
+elif [ "$DRY_RUN" = 1 ]; then
     logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MT_MODE[@]}" --data "$DATA" --work "$MT" --rows base
+else
+    # the translation model trains in the background (one thread) while the LMs below train on
+    # the other core: they need only its BPE text and dictionary, complete once it writes
+    # data-ready; the n-best lists (step 3) wait for it
+    rm -f "$MT/data-ready"
+    logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MT_MODE[@]}" --data "$DATA" --work "$MT" --rows base &
+    MT_PID=$!
+    kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null || true; }
+    trap 'kill_tree "$MT_PID"' EXIT   # this script stopping (a failed LM, Ctrl-C) stops the MT run too
+    while [ ! -f "$MT/data-ready" ]; do
+        kill -0 "$MT_PID" 2>/dev/null || { wait "$MT_PID" || true; echo "[$RECIPE] FAILED: the translation model's data (log: $WORK/logs/mt.log)" >&2; exit 1; }
+        sleep 5
+    done
 fi
 MT_BIN="$MT/data-bin"
 MT_CKPT="$MT/ckpt/base/checkpoint_best.pt"
@@ -60,6 +73,10 @@ eval_lm lm-normal "$LM_BIN" "${LM_EVAL[@]}"
 train lm-slim "$LM_BIN" "${LM[@]}" --input-embedding slim --slim-subvectors "$K" --slim-pool "$M_OUT" \
     --output-layer slim --output-slim-subvectors "$K" --output-slim-pool "$M_OUT"
 eval_lm lm-slim "$LM_BIN" "${LM_EVAL[@]}"
+
+if [ -n "${MT_PID:-}" ] && ! wait "$MT_PID"; then
+    echo "[$RECIPE] FAILED: the translation model (log: $WORK/logs/mt.log)" >&2; exit 1
+fi
 
 # ---- 3. n-best lists of dev (valid) and test, in BPE pieces (no --post-process); every sentence
 #      (--required-batch-size-multiple 1, see generate() in ../common.sh) -----------------------------
