@@ -64,9 +64,9 @@ run_stream() {
 
 if [ "$REPORT_ONLY" = 0 ]; then
     mkdir -p "$WORK"
-    run_stream "$STREAM_A" > "$WORK.stream_a.log" 2>&1 &
+    run_stream "$STREAM_A" >> "$WORK.stream_a.log" 2>&1 &   # appended: a second call running beside a first one keeps its log
     a=$!
-    run_stream "$STREAM_B" > "$WORK.stream_b.log" 2>&1 &
+    run_stream "$STREAM_B" >> "$WORK.stream_b.log" 2>&1 &
     b=$!
     echo "[reduced] two streams running (logs: $WORK.stream_a.log, $WORK.stream_b.log)"
     wait $a || true
