@@ -103,11 +103,12 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
                 out.append((d, a, b))
         if not out:
             return "not run yet"
-        ok = all(a < b for _, a, b in out)
-        text = ", ".join(f"1/{d[3:]}: slim {a:.2f} vs small {b:.2f}" for d, a, b in out)
+        wins = [a < b for _, a, b in out]
+        head = "holds" if all(wins) else "does not hold" if not any(wins) else "holds only in part"
+        text = ", ".join(f"1/{d[3:]}: slim {a:.2f} vs small {b:.2f} ({100 * (a / b - 1):+.1f}%, "
+                         f"{'holds' if a < b else 'does not hold'})" for d, a, b in out)
         missing = 3 - len(out)
-        return ("holds" if ok else "does not hold") + f" at the measured ratios ({text})" + \
-            (f"; {missing} ratio(s) not run yet" if missing else "")
+        return head + f" at the measured ratios ({text})" + (f"; {missing} ratio(s) not run yet" if missing else "")
     if kind == "k_sweep":
         vals = {k: p(f"k{k}") for k in (1, 2, 4, 10, 30, 300)}
         if any(v is None for v in vals.values()):

@@ -41,3 +41,12 @@ def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
     text = v("define_mt", bleu(base=30.0, base_define=28.0, base_define_authors=29.5))
     assert text.startswith("holds") and "base-define-authors 29.50 vs 30.00" in text
     assert v("define_mt", bleu(base=30.0, base_define=28.61)).startswith("does not hold")
+
+
+def test_slim_io_verdict_is_per_ratio():
+    v = reduced_report.verdict
+    assert v("slim_io", {}) == "not run yet"
+    mixed = v("slim_io", rows(io300_1of8=117.13, sm300_1of8=133.64, io300_1of32=177.43, sm300_1of32=149.69))
+    assert mixed.startswith("holds only in part") and "1/8: slim 117.13 vs small 133.64 (-12.4%, holds)" in mixed
+    assert "1/32: slim 177.43 vs small 149.69 (+18.5%, does not hold)" in mixed and "1 ratio(s) not run yet" in mixed
+    assert v("slim_io", rows(io300_1of8=120, sm300_1of8=110)).startswith("does not hold")
