@@ -192,8 +192,9 @@ def part_eval(mode: str, threads: int, table, overrides: Optional[dict] = None) 
         out[f"eval_slim_vs_softmax_V{v}_d{d}"] = tps[b] / tps[a]
     out["eval_slim_vs_softmax"] = {f"V={v},d={d}": out[f"eval_slim_vs_softmax_V{v}_d{d}"] for v, d in s["slim"]}
     out["eval_slim_vs_softmax_mac_ratio"] = {f"V={v},d={d}": slim_mac_ratio(v, d, s["layers"]) for v, d in s["slim"]}
+    caps = ", ".join(f"{k} {r:.2f}x" for k, r in out["eval_slim_vs_softmax_mac_ratio"].items())
     print("multiply-adds per token, softmax model / slim model (the speedup if only the GEMMs took time; "
-          "the body's share caps it): " + ", ".join(f"{k} {r:.2f}x" for k, r in out["eval_slim_vs_softmax_mac_ratio"].items()))
+          f"the body's share caps it): {caps}")
     return out
 
 

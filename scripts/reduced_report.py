@@ -37,6 +37,10 @@ PAPER = {
     "cmp-io-1of8": "proposed in the Conclusion, not measured there",
 }
 
+# the rows of the DeFINE ablation (each part of the authors' unit alone; DEFINE_PARTS in examples/common.sh)
+DEFINE_PARTS = ["define-reduce-authors", "define-dropout", "define-widths-authors", "define-level-norm-shared",
+                "define-init-xavier"]
+
 # (title, recipe, rows, plot, claim, verdict function name)
 EXPERIMENTS = [
     ("1. PTB, 2 x 300 LSTM: standard (NE) vs slim input (SE, K=10) at M = 20K / 10K / 6.25K / 5K",
@@ -53,13 +57,11 @@ EXPERIMENTS = [
      "wikitext103_adaptive", ["sm", "asm", "adp", "adp-t"], "reduced_wikitext2.png",
      "ADP-T <= ADP <= ASM < SM in perplexity, with fewer parameters (Table 3)", "adaptive"),
     ("4. PTB, small AWD-LSTM (200 / 600 / 3 layers) with and without DeFINE",
-     "ptb_awd_define", ["awd", "awd-define", "awd-define-authors", "define-reduce-authors", "define-dropout",
-                        "define-widths-authors", "define-level-norm-shared", "define-init-xavier", "awd-out-n",
-                        "awd-define-untied"], "reduced_awd_define.png",
+     "ptb_awd_define", ["awd", "awd-define", "awd-define-authors", *DEFINE_PARTS, "awd-out-n", "awd-define-untied"],
+     "reduced_awd_define.png",
      "DeFINE: fewer parameters, no worse perplexity (54.2 vs 58.8)", "define_awd"),
     ("5a. Multi30k EN-DE, 2+2-layer d=256 transformer: standard (tied) vs DeFINE embeddings",
-     "wmt14_en_de", ["base", "base-define", "base-define-authors", "define-reduce-authors", "define-dropout",
-                     "define-widths-authors", "define-level-norm-shared", "define-init-xavier"], "reduced_multi30k.png",
+     "wmt14_en_de", ["base", "base-define", "base-define-authors", *DEFINE_PARTS], "reduced_multi30k.png",
      "DeFINE: fewer parameters, similar BLEU",
      "define_mt"),
     ("5b. Multi30k n-best reranking with a normal and a slim (1/8 in + out) German LSTM LM",
@@ -82,6 +84,12 @@ def num(table, row, metric):
         return float(table[row][metric])
     except (KeyError, ValueError):
         return None
+
+
+def best_row(rows, value, pick):
+    """``(row, value)`` of the rows that ran, chosen by ``pick`` (min / max) on the value, or None."""
+    ran = [(r, v) for r, v in ((r, value(r)) for r in rows) if v]
+    return pick(ran, key=lambda x: x[1]) if ran else None
 
 
 def verdict(kind, t):  # noqa: C901 (one small rule per claim)
@@ -125,15 +133,14 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         return ("holds" if ok else "does not hold") + " (ADP-T %.2f, ADP %.2f, ASM %.2f, SM %.2f)" % tuple(v)
     if kind == "define_awd":
         base = p("awd")
-        best = min(((r, p(r)) for r in ("awd-define", "awd-define-authors") if p(r)), key=lambda x: x[1], default=None)
+        best = best_row(("awd-define", "awd-define-authors"), p, min)
         if base is None or best is None:
             return "not run yet"
         gap = 100 * (best[1] / base - 1)
         return ("holds" if gap <= 3 else "does not hold") + f" (best DeFINE row {best[0]} {best[1]:.2f} vs {base:.2f}: {gap:+.1f}%)"
     if kind == "define_mt":
         a = num(t, "base", "BLEU")
-        best = max(((r, num(t, r, "BLEU")) for r in ("base-define", "base-define-authors") if num(t, r, "BLEU")),
-                   key=lambda x: x[1], default=None)
+        best = best_row(("base-define", "base-define-authors"), lambda r: num(t, r, "BLEU"), max)
         if a is None or best is None:
             return "not run yet"
         return (("holds" if best[1] >= a - 1.0 else "does not hold")
