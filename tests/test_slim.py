@@ -3,6 +3,7 @@ import io
 import random
 import re
 from argparse import Namespace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -256,6 +257,40 @@ def test_fused_log_probs_with_many_chunks_and_row_blocks(monkeypatch):
         torch.testing.assert_close(layer.target_log_probs(hidden, targets), want, rtol=1e-5, atol=1e-5)
         with slim_kernel.disabled():  # the chunked PyTorch log-partition, blocks and chunks alike
             torch.testing.assert_close(layer.target_log_probs(hidden, targets), want, rtol=1e-5, atol=1e-5)
+
+
+def test_row_blocks_are_whole_cache_lines_and_share_one_table_buffer(monkeypatch):
+    # the One Billion Word shape of Table 7 (h = 64, M = 267,728): the 2**24-element bound alone
+    # gives 62 rows, whose 248-byte table rows straddle cache lines
+    shape = SimpleNamespace(sub_dim=64, pool_size=267_728)
+    assert SlimOutput._rows_per_block(shape) == 48
+    assert SlimOutput._rows_per_block(SimpleNamespace(sub_dim=4, pool_size=1 << 30)) == 32
+    torch.manual_seed(0)
+    layer = SlimOutput(1000, 16, subvectors=4, pool_size=64, bias=True)
+    monkeypatch.setattr(slim_output_module, "_MIN_ROWS", 20)
+    monkeypatch.setattr(slim_output_module, "_TABLE_ELEMS", 64 * 20)  # 20 rows -> 16: 16 + 16 + 5
+    assert layer._rows_per_block() == 16
+    storages = []
+    original = SlimOutput.partial_table
+
+    def recording(self, hidden, buffer=None):
+        table = original(self, hidden, buffer)
+        storages.append((hidden.size(0), table.untyped_storage().data_ptr()))
+        return table
+
+    monkeypatch.setattr(SlimOutput, "partial_table", recording)
+    with torch.no_grad():
+        layer.bias.normal_()
+        hidden = torch.randn(37, 16) * 3
+        ref = F.log_softmax(layer.logits(hidden), -1)
+        storages.clear()
+        torch.testing.assert_close(layer.log_probs(hidden), ref, rtol=1e-5, atol=1e-5)
+        assert [n for n, _ in storages] == [16, 16, 5] and len({p for _, p in storages}) == 1
+        targets = torch.randint(0, 1000, (37,))
+        storages.clear()
+        got = layer.target_log_probs(hidden, targets)
+        torch.testing.assert_close(got, ref[torch.arange(37), targets], rtol=1e-5, atol=1e-5)
+        assert [n for n, _ in storages] == [16, 16, 5] and len({p for _, p in storages}) == 1
 
 
 def test_score_uses_the_cheaper_of_the_two_algorithms(monkeypatch):

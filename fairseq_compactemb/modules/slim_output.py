@@ -43,9 +43,14 @@ from .slim_embedding import SlimEmbedding
 # 2,016 rows, 1.6 s in blocks of 32 and 2.1 s in blocks of 64; d=512 (h=64), 256 rows took 0.10 s
 # in blocks of 32 and 0.07 s in blocks of 64. Vocabulary chunks keep each [chunk, rows] score
 # block (1 MB) in the L2 cache (2**18 measured 8-12% faster than 2**20 and 2**16 at the Table 7
-# shape, scripts/benchmark.py).
+# shape, scripts/benchmark.py). Each table row holds `rows` floats, so a block is rounded down to
+# whole 64-byte cache lines: at V = 267,735, K = 8 the bound gave 62 rows (248-byte rows straddling
+# lines) and the partial table + log Z took 5.2 ms per position, 48 rows 2.4-3.0 ms (1 thread).
+# One table buffer serves every block of a call: a fresh 64 MB tensor per block is a new mmap,
+# whose page faults made fairseq-eval-lm times bimodal (15 s vs 64 s for the same run).
 _TABLE_ELEMS = 1 << 24
 _MIN_ROWS = 32
+_LINE_FLOATS = 16
 _CHUNK_ELEMS = 1 << 18
 _MIN_CHUNK = 1024
 
@@ -113,9 +118,10 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         self.check_tie_shape(emb)
 
     # -- the two steps of the paper's algorithm ---------------------------------------------
-    def partial_table(self, hidden: torch.Tensor) -> torch.Tensor:
+    def partial_table(self, hidden: torch.Tensor, buffer: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``[N, H] -> [M, N]``: row ``r`` of pool ``S_k`` dotted with the ``k``-th part of every
-        hidden state (step 1; ``N * M * H/K`` multiply-adds)."""
+        hidden state (step 1; ``N * M * H/K`` multiply-adds). Without autograd the table is
+        written into ``buffer`` (at least ``M * N`` elements, see ``_table_buffer``) if given."""
         n = hidden.size(0)
         K, P, h = self.subvectors, self.per_pool, self.sub_dim
         pools = self.pool.view(K, P, h)
@@ -124,7 +130,10 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
             return torch.bmm(pools, parts).view(K * P, n)
         # no autograd: K plain GEMMs written straight into their rows of the table (measured
         # faster than one bmm on CPU, and no [K, P, N] temporary)
-        table = hidden.new_empty(K * P, n)
+        if buffer is None:
+            table = hidden.new_empty(K * P, n)
+        else:
+            table = buffer.view(-1)[:K * P * n].view(K * P, n)
         for k in range(K):
             torch.mm(pools[k], parts[k], out=table[k * P:(k + 1) * P])
         return table
@@ -146,8 +155,9 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         x = hidden.reshape(-1, self.input_dim)
         out = torch.empty(x.size(0), self.vocab_size, dtype=torch.float32, device=x.device)
         rows = self._rows_per_block()
+        buffer = self._table_buffer(x, rows)
         for start in range(0, x.size(0), rows):
-            table = self.partial_table(x[start:start + rows])
+            table = self.partial_table(x[start:start + rows], buffer)
             if table.device.type == "cpu" and table.dtype != torch.float32:
                 # bf16/fp16 weights: the GEMM ran in low precision (half the bytes to stream); the
                 # gather-sum and softmax run in float32 (CPU has no fast half-precision gather)
@@ -159,8 +169,16 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         return out.view(*hidden.shape[:-1], self.vocab_size)
 
     def _rows_per_block(self) -> int:
-        """Hidden states per partial table in the no-grad paths (see ``_TABLE_ELEMS``)."""
-        return max(1, min(max(_MIN_ROWS, self.sub_dim), max(_MIN_ROWS, _TABLE_ELEMS // self.pool_size)))
+        """Hidden states per partial table in the no-grad paths (see ``_TABLE_ELEMS``): whole
+        cache lines of floats once a block holds at least one."""
+        rows = min(max(_MIN_ROWS, self.sub_dim), max(_MIN_ROWS, _TABLE_ELEMS // self.pool_size))
+        if rows >= _LINE_FLOATS:
+            rows -= rows % _LINE_FLOATS
+        return max(1, rows)
+
+    def _table_buffer(self, x: torch.Tensor, rows: int) -> torch.Tensor:
+        """``[M * min(rows, N)]`` storage reused by every block's partial table of one call."""
+        return x.new_empty(self.pool_size * max(1, min(rows, x.size(0))))
 
     def _assignment_int32(self) -> torch.Tensor:
         """int32 copy of the assignment for the C++ kernel (half the index bytes to stream),
@@ -212,8 +230,9 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         x, t = hidden.reshape(-1, self.input_dim), target.reshape(-1)
         out = torch.empty(x.size(0), dtype=torch.float32, device=x.device)
         rows = self._rows_per_block()
+        buffer = self._table_buffer(x, rows)
         for start in range(0, x.size(0), rows):
-            table = self.partial_table(x[start:start + rows])
+            table = self.partial_table(x[start:start + rows], buffer)
             if table.device.type == "cpu" and table.dtype != torch.float32:
                 table = table.float()  # as in log_probs: gather and softmax in float32
             tt = t[start:start + rows]
