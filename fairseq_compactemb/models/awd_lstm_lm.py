@@ -88,7 +88,7 @@ class AWDLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
                 penalty = penalty + self.tar_beta * (raw[:, 1:] - raw[:, :-1]).pow(2).mean()
             ntokens = prev_output_tokens.ne(self.dictionary.pad()).sum().item()
             x = add_penalty_gradient(x, penalty, float(ntokens))
-        return x, {"attn": None}
+        return self.keep_unscaled_last(x, {"attn": None})
 
     def reorder_incremental_state(self, incremental_state, new_order):
         states = self.get_incremental_state(incremental_state, "lstm_states")

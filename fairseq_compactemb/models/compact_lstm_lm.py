@@ -73,7 +73,7 @@ class CompactLSTMDecoder(CompactOutputDecoderMixin, FairseqIncrementalDecoder):
         x = self.dropout(x)
         if self.project_out is not None:
             x = self.project_out(x)
-        return x, {"attn": None}
+        return self.keep_unscaled_last(x, {"attn": None})
 
     def reorder_incremental_state(self, incremental_state, new_order):
         state = self.get_incremental_state(incremental_state, "lstm_state")

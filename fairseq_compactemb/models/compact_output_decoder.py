@@ -8,8 +8,22 @@ needs, and fairseq's generic paths (beam search, label smoothing, sampling) go t
 Where only the targets' log-probabilities are consumed (``fairseq-eval-lm``, hub ``score``,
 ``fairseq-generate --score-reference``, ``cross_entropy``) :mod:`fairseq_compactemb.target_scoring`
 calls :meth:`target_log_probs` instead, which never builds the ``[B, T, V]`` distribution.
+
+``--temperature`` (fairseq-generate, hub ``sample``): fairseq's SequenceGenerator divides
+``net_output[0]`` in place before calling :meth:`get_normalized_probs`. For logits that is the
+tempered distribution, but these are hidden states: ``W (h / T) + b`` leaves every output bias
+untempered and scales each level of an adaptive softmax on its own. So in evaluation every
+decoder keeps an unscaled copy of its last position (:meth:`keep_unscaled_last`);
+:meth:`get_normalized_probs` recovers ``T`` from the two and returns ``p^(1/T)`` renormalised,
+``log_softmax(log p / T)``, the temperature's meaning for any output layer (for a bias-free
+softmax it equals fairseq's).
 """
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
+
+_UNSCALED = "compact_unscaled_last"  # key of net_output[1]: [B, 1, H] copy of the last position
 
 
 class CompactOutputDecoderMixin:
@@ -22,6 +36,31 @@ class CompactOutputDecoderMixin:
     def output_layer(self, features, **kwargs):
         """fairseq hook: features are kept as they are (see module docstring)."""
         return features
+
+    def keep_unscaled_last(self, x: torch.Tensor, extra):
+        """``(x [B, T, H], extra dict) -> (x, extra)``; without autograd (generation, eval) it
+        adds a copy of ``x[:, -1:]`` to ``extra`` (``B * H`` floats) for the temperature."""
+        if not self.training and not torch.is_grad_enabled() and isinstance(extra, dict) and x.dim() == 3:
+            extra[_UNSCALED] = x[:, -1:, :].clone()
+        return x, extra
+
+    @staticmethod
+    def generation_temperature(net_output) -> Optional[float]:
+        """``T`` when ``net_output[0]`` is the kept last position divided by ``T != 1`` (what
+        SequenceGenerator does), else None."""
+        extra = net_output[1] if len(net_output) > 1 else None
+        unscaled = extra.get(_UNSCALED) if isinstance(extra, dict) else None
+        scaled = net_output[0]
+        if unscaled is None or unscaled.shape != scaled.shape or unscaled.data_ptr() == scaled.data_ptr():
+            return None
+        a, b = scaled.double(), unscaled.double()
+        norm = a.norm()
+        if norm == 0:
+            return None
+        t = float(b.norm() / norm)
+        if abs(t - 1.0) <= 1e-6 or not torch.allclose(a * t, b, rtol=1e-5, atol=1e-12):
+            return None  # unchanged, or changed by something other than a scale
+        return t
 
     def target_log_probs(self, net_output, target: torch.Tensor) -> torch.Tensor:
         """``target [B, T]`` -> float32 ``[B, T]``: exactly ``get_normalized_probs(net_output,
@@ -46,7 +85,11 @@ class CompactOutputDecoderMixin:
             lp = self.target_log_probs(net_output, sample["target"])
             scores = lp if log_probs else lp.exp()
             return scores.unsqueeze(-1).expand(*scores.shape, self.compact_output.vocab_size)
-        lprobs = self.compact_output.log_probs(net_output[0])
+        temperature = self.generation_temperature(net_output)
+        if temperature is None:
+            lprobs = self.compact_output.log_probs(net_output[0])
+        else:
+            lprobs = F.log_softmax(self.compact_output.log_probs(net_output[1][_UNSCALED]) / temperature, dim=-1)
         return lprobs if log_probs else lprobs.exp()
 
     def get_normalized_probs_scriptable(self, net_output, log_probs, sample=None):

@@ -51,3 +51,6 @@ class CompactTransformerDecoder(CompactOutputDecoderMixin, TransformerDecoder):
     @property
     def compact_output(self):
         return self.output_projection
+
+    def forward(self, *args, **kwargs):
+        return self.keep_unscaled_last(*super().forward(*args, **kwargs))

@@ -190,7 +190,7 @@ class CompactTransformerXLDecoder(CompactOutputDecoderMixin, FairseqDecoder):
         x = self.dropout(x)
         if self.project_out is not None:
             x = F.linear(x, self.project_out)
-        return x, {"attn": None}
+        return self.keep_unscaled_last(x, {"attn": None})
 
     def max_positions(self):
         return int(1e6)  # relative positions: no length limit
