@@ -5,7 +5,8 @@
 # resumes from its checkpoint_last.pt when the same --work folder is given again.
 #
 #   bash examples/run_reduced.sh [--data DIR] [--work DIR] [--only recipe:row,...]
-#   bash examples/run_reduced.sh --report-only          # tables, verdicts + plots from the kept rows
+#   bash examples/run_reduced.sh --report-only          # tables, verdicts + plots from the kept rows,
+#                                                       # written into README.md and examples/*/README.md
 #
 # --work defaults to ~/compactemb-work/reduced (outside the repository: a fresh checkout keeps it).
 # Rows already kept in examples/*/results/ are skipped. On a 2-core machine the whole campaign
@@ -72,4 +73,4 @@ if [ "$REPORT_ONLY" = 0 ]; then
     wait $a || true
     wait $b || true
 fi
-"$PYTHON" scripts/reduced_report.py
+"$PYTHON" scripts/reduced_report.py --update-readmes

@@ -247,30 +247,54 @@ def load_tables(work_dirs):
     return {recipe: read_results(fs)[1] for recipe, fs in by_recipe.items()}
 
 
+BEGIN, END = "<!-- reduced-report: begin (written by scripts/reduced_report.py) -->", "<!-- reduced-report: end -->"
+
+
+def replace_block(path: Path, block: str) -> None:
+    """Put ``block`` between the BEGIN / END markers of ``path`` (appended with them if absent);
+    everything outside the markers is kept as it is."""
+    text = path.read_text() if path.exists() else ""
+    new = f"{BEGIN}\n{block.strip()}\n{END}"
+    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
+        head, rest = text.split(BEGIN, 1)
+        text = head + new + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + ("\n\n" if text.strip() else "") + "## Reduced-scale results\n\n" + new + "\n"
+    path.write_text(text)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, action="append", default=[], help="also read results.tsv files here")
     p.add_argument("--out", type=Path, help="also write the markdown here")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--update-readmes", action="store_true",
+                   help="write the tables and verdicts into README.md and each recipe's README.md, between "
+                        "the reduced-report markers")
+    p.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)  # tests write into a copy
     args = p.parse_args(argv)
     tables = load_tables(args.work)
-    out = ["Reduced scale, trained to convergence (whole PTB / WikiText-2 / Multi30k, small models, the "
-           "recipes' learning-rate schedules, early stopping, the best checkpoint evaluated; one CPU thread per "
-           "run). The papers' full-scale figures are beside the rows for orientation, not as targets. "
-           "train_s: fairseq's cumulative training wall seconds."]
+    intro = ("Reduced scale, trained to convergence (whole PTB / WikiText-2 / Multi30k, small models, the "
+             "recipes' learning-rate schedules, early stopping, the best checkpoint evaluated; one CPU thread per "
+             "run). The papers' full-scale figures are beside the rows for orientation, not as targets. "
+             "train_s: fairseq's cumulative training wall seconds.")
+    out, per_recipe = [intro], {}
     for title, recipe, rows, png, claim, kind in EXPERIMENTS:
         table = tables.get(recipe, {})
-        out.append(f"\n**{title}** (claim: {claim})\n")
-        out.append(markdown(rows, table))
-        out.append(f"\nVerdict: **{verdict(kind, table)}**")
-        if png and not args.no_plots:
-            path = REPO / "examples" / recipe / png
-            if plot(rows, table, path, title, k_sweep=rows[0] == "k1"):
-                out.append(f"\nplot: [`examples/{recipe}/{png}`](examples/{recipe}/{png})")
+        section = [f"\n**{title}** (claim: {claim})\n", markdown(rows, table), f"\nVerdict: **{verdict(kind, table)}**"]
+        drawn = png and not args.no_plots and plot(rows, table, args.root / "examples" / recipe / png, title,
+                                                    k_sweep=rows[0] == "k1")
+        out += section + ([f"\nplot: [`examples/{recipe}/{png}`](examples/{recipe}/{png})"] if drawn else [])
+        per_recipe.setdefault(recipe, [intro]).extend(section + ([f"\nplot: [`{png}`]({png})"] if drawn else []))
     text = "\n".join(out) + "\n"
     print(text)
     if args.out:
         args.out.write_text(text)
+    if args.update_readmes:
+        replace_block(args.root / "README.md", text)
+        for recipe, lines in per_recipe.items():
+            if (args.root / "examples" / recipe).is_dir():
+                replace_block(args.root / "examples" / recipe / "README.md", "\n".join(lines))
     return text
 
 

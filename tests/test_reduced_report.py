@@ -50,3 +50,22 @@ def test_slim_io_verdict_is_per_ratio():
     assert mixed.startswith("holds only in part") and "1/8: slim 117.13 vs small 133.64 (-12.4%, holds)" in mixed
     assert "1/32: slim 177.43 vs small 149.69 (+18.5%, does not hold)" in mixed and "1 ratio(s) not run yet" in mixed
     assert v("slim_io", rows(io300_1of8=120, sm300_1of8=110)).startswith("does not hold")
+
+
+def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
+    (tmp_path / "examples" / "ptb_slim").mkdir(parents=True)
+    top = tmp_path / "README.md"
+    top.write_text(f"# top\nbefore\n{reduced_report.BEGIN}\nold table\n{reduced_report.END}\nafter\n")
+    recipe = tmp_path / "examples" / "ptb_slim" / "README.md"
+    recipe.write_text("# PTB recipe\nits own text\n")
+    argv = ["--no-plots", "--update-readmes", "--root", str(tmp_path)]
+    reduced_report.main(argv)
+    text = top.read_text()
+    assert text.startswith("# top\nbefore\n") and text.endswith(f"{reduced_report.END}\nafter\n")
+    assert "old table" not in text and "Verdict:" in text and "**5b. Multi30k n-best reranking" in text
+    mine = recipe.read_text()  # markers appended once, then the same block replaced in place
+    assert mine.startswith("# PTB recipe\nits own text\n\n## Reduced-scale results\n")
+    assert "**1. PTB" in mine and "**6. PTB" in mine and "**3. WikiText-2" not in mine
+    reduced_report.main(argv)
+    assert recipe.read_text() == mine and top.read_text() == text
+    assert not (tmp_path / "examples" / "wmt14_en_de").exists()  # no recipe folder, nothing written
