@@ -61,6 +61,8 @@ def test_only_a_pure_rescaling_counts_as_a_temperature():
         assert decoder.generation_temperature((last, extra)) is None  # untouched
         assert decoder.generation_temperature((last / 2, extra)) == pytest.approx(2.0)
         assert decoder.generation_temperature((last + 1, extra)) is None  # not a scale
+        half = {"compact_unscaled_last": extra["compact_unscaled_last"].half()}
+        assert decoder.generation_temperature((half["compact_unscaled_last"] / 0.7, half)) == pytest.approx(0.7, rel=1e-3)
         assert decoder.generation_temperature((x, extra)) is None  # the whole sequence
         assert decoder.generation_temperature((last / 2, {"attn": None})) is None  # no copy kept
     model.train()

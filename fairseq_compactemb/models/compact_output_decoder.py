@@ -58,7 +58,8 @@ class CompactOutputDecoderMixin:
         if norm == 0:
             return None
         t = float(b.norm() / norm)
-        if abs(t - 1.0) <= 1e-6 or not torch.allclose(a * t, b, rtol=1e-5, atol=1e-12):
+        rtol = max(1e-5, 8 * torch.finfo(scaled.dtype).eps)  # fp16 / bf16 generation rounds the division
+        if abs(t - 1.0) <= 1e-6 or not torch.allclose(a * t, b, rtol=rtol, atol=1e-12):
             return None  # unchanged, or changed by something other than a scale
         return t
 
