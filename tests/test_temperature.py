@@ -68,3 +68,42 @@ def test_only_a_pure_rescaling_counts_as_a_temperature():
     model.train()
     _, extra = model(torch.randint(4, 80, (2, 4)))
     assert "compact_unscaled_last" not in extra  # training never pays for the copy
+
+
+def test_fairseq_generate_temperature_scores_are_the_tempered_model(multi30k_bin, tmp_path):
+    """Through the real CLI: a translation model with an output bias, greedy decoding at
+    --temperature 0.5; every printed positional score equals log_softmax(log p / 0.5) of the
+    untempered model, teacher-forced on the printed hypothesis."""
+    import math
+
+    from conftest import USER_DIR, run_cli
+    from fairseq import checkpoint_utils
+    from test_models_cli import MT_COMMON
+
+    run_cli("fairseq-train", multi30k_bin, "--user-dir", USER_DIR, "--arch", "compact_transformer",
+            "--output-bias", *MT_COMMON, "--save-dir", tmp_path)
+    ckpt = tmp_path / "checkpoint_last.pt"
+    state = torch.load(ckpt, weights_only=False)
+    bias = state["model"]["decoder.output_projection.bias"]
+    state["model"]["decoder.output_projection.bias"] = torch.randn(bias.shape, generator=torch.Generator().manual_seed(0)) * 2
+    torch.save(state, ckpt)  # a bias that matters: 3 updates leave it near 0
+    T = 0.5
+    out = run_cli("fairseq-generate", multi30k_bin, "--user-dir", USER_DIR, "--path", ckpt, "--beam", 1,
+                  "--temperature", T, "--batch-size", 8, "--max-len-b", 6, "--gen-subset", "valid").stdout
+    lines = {line.split("\t")[0]: line.split("\t") for line in out.splitlines() if line[:2] in ("S-", "H-", "P-")}
+    (model,), _, task = checkpoint_utils.load_model_ensemble_and_task([str(ckpt)], arg_overrides={"data": str(multi30k_bin)})
+    model.eval()
+    src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
+    checked = 0
+    for key in sorted(k for k in lines if k.startswith("H-"))[:8]:
+        i = key[2:]
+        src = src_dict.encode_line(lines[f"S-{i}"][1], add_if_not_exist=False).long().unsqueeze(0)
+        hyp = tgt_dict.encode_line(lines[key][2], add_if_not_exist=False).long().unsqueeze(0)
+        prev = torch.cat([hyp.new_full((1, 1), tgt_dict.eos()), hyp[:, :-1]], 1)
+        with torch.no_grad():
+            lp = model.get_normalized_probs(model(src, torch.tensor([src.size(1)]), prev), log_probs=True)
+        want = F.log_softmax(lp / T, -1).gather(-1, hyp.unsqueeze(-1)).view(-1) / math.log(2)
+        got = torch.tensor([float(x) for x in lines[f"P-{i}"][1].split()])
+        torch.testing.assert_close(got, want, rtol=0, atol=2e-3)
+        checked += 1
+    assert checked == 8
