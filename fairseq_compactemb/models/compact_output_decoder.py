@@ -53,6 +53,8 @@ class CompactOutputDecoderMixin:
         scaled = net_output[0]
         if unscaled is None or unscaled.shape != scaled.shape or unscaled.data_ptr() == scaled.data_ptr():
             return None
+        if torch.equal(scaled, unscaled):
+            return None  # T = 1: one comparison per decoding step, no norms
         a, b = scaled.double(), unscaled.double()
         norm = a.norm()
         if norm == 0:
