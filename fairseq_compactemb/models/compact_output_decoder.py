@@ -51,10 +51,10 @@ class CompactOutputDecoderMixin:
         extra = net_output[1] if len(net_output) > 1 else None
         unscaled = extra.get(_UNSCALED) if isinstance(extra, dict) else None
         scaled = net_output[0]
-        if unscaled is None or unscaled.shape != scaled.shape or unscaled.data_ptr() == scaled.data_ptr():
+        if unscaled is None or unscaled.shape != scaled.shape:
             return None
         if torch.equal(scaled, unscaled):
-            return None  # T = 1: one comparison per decoding step, no norms
+            return None  # T = 1 (or the copy itself): one comparison per decoding step, no norms
         a, b = scaled.double(), unscaled.double()
         norm = a.norm()
         if norm == 0:
