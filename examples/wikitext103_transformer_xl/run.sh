@@ -36,7 +36,7 @@ else
           --output-layer adaptive --output-bias --adaptive-cutoffs 20000,40000,200000 --adaptive-factor 1)
     XL=(--arch compact_transformer_xl_wt103)
     # as the DeFINE paper: input and output in the n-dim space (softmax tied to the V x n map
-    # table), the authors' unit layout: preset compact_transformer_xl_wt103_define (76.7M)
+    # table), the authors' unit layout: preset compact_transformer_xl_wt103_define (72.4M, n = 112)
     DEFINE=(--arch compact_transformer_xl_wt103_define --criterion cross_entropy)
     # 60 streams of 150 tokens per update (e.g. 4 GPUs x --batch-size 15), Adam 2.5e-4, cosine
     # to 0 over 200k updates, no warm-up, clip 0.25
