@@ -9,8 +9,9 @@ and architectures, allowlists the globals fairseq checkpoints need for ``weights
 loading (:mod:`fairseq_compactemb.safe_loading`) and makes configuration errors print as one
 line (:mod:`fairseq_compactemb.cli_errors`), stops fairseq's data-loading threads before
 Python exits (:mod:`fairseq_compactemb.clean_exit`) and lets fairseq's scorer and
-``cross_entropy`` score only the targets of our models (:mod:`fairseq_compactemb.target_scoring`). ``fairseq_compactemb.modules`` is plain PyTorch
-and works without fairseq.
+``cross_entropy`` score only the targets of our models (:mod:`fairseq_compactemb.target_scoring`)
+and keeps ``--patience`` counting across a resume (:mod:`fairseq_compactemb.early_stop_resume`).
+``fairseq_compactemb.modules`` is plain PyTorch and works without fairseq.
 """
 import logging
 import os
@@ -37,11 +38,13 @@ if _HAVE_FAIRSEQ:
     from .cpu_ddp import allow_cpu_pytorch_ddp  # noqa: E402
     from .target_scoring import install as install_target_scoring  # noqa: E402
     from .checkpoint_files import install as install_checkpoint_file_checks  # noqa: E402
+    from .early_stop_resume import install as install_early_stop_resume  # noqa: E402
 
     allow_cpu_pytorch_ddp()  # --cpu with --ddp-backend pytorch_ddp (see cpu_ddp.py)
     install_clean_exit()  # no SIGABRT from fairseq's data threads at exit (see clean_exit.py)
     install_target_scoring()  # eval-lm / score / cross_entropy: target-only (see target_scoring.py)
     install_checkpoint_file_checks()  # truncated / non-checkpoint files: one line (checkpoint_files.py)
+    install_early_stop_resume()  # --patience counts on across a resume (early_stop_resume.py)
 
 logging.getLogger(__name__).info(
     f"fairseq-compactemb {__version__} loaded from {os.path.dirname(os.path.abspath(__file__))}"

@@ -106,3 +106,55 @@ def test_resume_equals_uninterrupted_run(config, tiny_bin, tmp_path):
         # artefact of the 3-decimal logging
         other = train(tiny_bin, tmp_path / "other-seed", 3, flags + ["--seed", 4])
         assert [r["loss"] for r in other] != [r["loss"] for r in full[:3]]
+
+
+# --patience across a resume (fairseq_compactemb/early_stop_resume.py). On 120 training lines
+# the tiny model overfits at once: the validation loss is lowest after epoch 1 (9.46; 9.8-10.3
+# after epochs 2-6), so --patience 3 stops an uninterrupted run at epoch 4.
+PATIENCE = ["--arch", "transformer_lm", "--decoder-layers", 1, "--decoder-embed-dim", 16,
+            "--decoder-ffn-embed-dim", 32, "--decoder-attention-heads", 2, "--task", "language_modeling",
+            "--tokens-per-sample", 16, "--max-tokens", 512, "--optimizer", "adam", "--lr", 0.003,
+            "--no-progress-bar", "--log-format", "json", "--num-workers", 0, "--seed", 3,
+            "--no-epoch-checkpoints", "--max-valid-steps", 1, "--patience", 3]
+
+
+def epochs_run(save_dir, data, max_epoch, plugin=True):
+    """Train (resuming from save_dir's checkpoint_last.pt if any); return (validated epochs,
+    whether fairseq logged an early stop)."""
+    user_dir = ["--user-dir", USER_DIR] if plugin else []
+    out = run_cli("fairseq-train", data, *user_dir, *PATIENCE, "--max-epoch", max_epoch, "--save-dir", save_dir)
+    log = out.stdout + out.stderr
+    epochs = [json.loads(line.split("| valid | ", 1)[1])["epoch"] for line in log.splitlines() if "| valid | " in line]
+    return epochs, "early stop since valid performance hasn't improved" in log
+
+
+def test_patience_counts_on_across_a_resume(tiny_bin, tmp_path):
+    import shutil
+
+    full, stopped = epochs_run(tmp_path / "full", tiny_bin, 20)
+    assert full == [1, 2, 3, 4] and stopped
+
+    first, stopped = epochs_run(tmp_path / "first", tiny_bin, 2)  # cut off after epoch 2 of 4
+    assert first == [1, 2] and not stopped
+    state = load(tmp_path / "first" / "checkpoint_last.pt")["extra_state"]
+    assert state["compactemb_early_stop"]["num_runs"] == 1
+    assert state["compactemb_early_stop"]["best"] == state["best"]
+    for name in ("resumed", "stripped", "stock"):
+        shutil.copytree(tmp_path / "first", tmp_path / name)
+
+    resumed, stopped = epochs_run(tmp_path / "resumed", tiny_bin, 20)
+    assert resumed == [3, 4] and stopped  # where the uninterrupted run stopped
+
+    # a checkpoint written without the plugin: patience counts from its best value (epoch 1's)
+    path = tmp_path / "stripped" / "checkpoint_last.pt"
+    ckpt = load(path)
+    del ckpt["extra_state"]["compactemb_early_stop"]
+    torch.save(ckpt, path)
+    stripped, stopped = epochs_run(tmp_path / "stripped", tiny_bin, 20)
+    assert stripped == [3, 4, 5] and stopped
+
+    # control, stock fairseq (no --user-dir): its count restarts at the first validation after
+    # the resume (fairseq issue #3531), so it trains past the uninterrupted run's last epoch
+    # (capped at 7 here: epoch 4 improves on epoch 3, so it could not stop before epoch 7)
+    stock, stopped = epochs_run(tmp_path / "stock", tiny_bin, 7, plugin=False)
+    assert stock == [3, 4, 5, 6, 7]
