@@ -52,3 +52,22 @@ def test_checkpoints_saved_before_the_implied_tie_load_untied():
     fresh = Namespace(share_all_embeddings=True, tie_input_output=None)
     compact_transformer(fresh)
     assert fresh.tie_input_output is True
+
+
+@pytest.mark.parametrize("arch", ["compact_transformer", "compact_transformer_wmt_en_de_big"])
+def test_decoder_output_dim_from_the_command_line_is_fairseqs_projection(arch):
+    """fairseq leaves --decoder-output-dim a string (its default is an interpolation): it must
+    reach the decoder as a number, with fairseq's meaning (a projection d -> n before the output)."""
+    ours = build_for_vocab(arch, 500, ["--decoder-output-dim", "24"], meta=False)
+    stock = build_for_vocab("transformer" if arch == "compact_transformer" else "transformer_wmt_en_de_big", 500,
+                            ["--decoder-output-dim", "24"], meta=False)
+    d = ours.decoder.embed_dim
+    assert tuple(ours.decoder.project_out_dim.weight.shape) == tuple(stock.decoder.project_out_dim.weight.shape) == (24, d)
+    assert tuple(ours.decoder.compact_output.weight.shape) == (500, 24)
+    assert count_parameters(ours) == count_parameters(stock)
+
+
+def test_decoder_output_dim_that_is_not_a_number_names_the_flag():
+    with pytest.raises(CompactConfigError) as e:
+        build_for_vocab("compact_transformer", 100, ["--decoder-output-dim", "6x4"])
+    assert e.value.flag == "--decoder-output-dim"

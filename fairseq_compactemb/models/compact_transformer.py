@@ -90,6 +90,20 @@ def imply_tie_from_share_all(args) -> None:
         args.share_all_ties_output = True
 
 
+def integer_dims(args) -> None:
+    """``--decoder-input-dim`` / ``--decoder-output-dim`` as ints: fairseq declares them with an
+    interpolated default (``II("model.decoder.embed_dim")``), so argparse leaves a value given on
+    the command line a string (fairseq's own transformer converts it later, ours reads it)."""
+    for name in ("decoder_input_dim", "decoder_output_dim"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            flag = "--" + name.replace("_", "-")
+            try:
+                setattr(args, name, int(value))
+            except ValueError:
+                raise CompactConfigError(flag, f"{value!r} is not an integer", f"give {flag} a whole number") from None
+
+
 @register_model_architecture("compact_transformer", "compact_transformer")
 def compact_transformer(args):
     imply_tie_from_share_all(args)
@@ -100,6 +114,7 @@ def compact_transformer(args):
         dim = getattr(args, "decoder_input_dim", None) or getattr(args, "decoder_embed_dim", None)
         args.decoder_output_dim = tied_output_dim(args, dim, dim) if dim is not None else None
     base_architecture(args)
+    integer_dims(args)
 
 
 @register_model_architecture("compact_transformer", "compact_transformer_wmt_en_de")
@@ -129,3 +144,4 @@ def compact_transformer_wmt_en_de_big(args):
     imply_tie_from_share_all(args)
     fill_embedding_defaults(args)
     transformer_vaswani_wmt_en_de_big(args)
+    integer_dims(args)
