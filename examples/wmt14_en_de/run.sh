@@ -29,7 +29,8 @@ preprocess preprocess.log "$BIN" --source-lang en --target-lang de --joined-dict
 if [ "$SMOKE" = 1 ]; then
     DIMS=(--encoder-layers 1 --decoder-layers 1 --encoder-embed-dim 32 --decoder-embed-dim 32
           --encoder-ffn-embed-dim 64 --decoder-ffn-embed-dim 64 --encoder-attention-heads 2 --decoder-attention-heads 2)
-    DEFINE=(--input-embedding define --define-map-dim 8 --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
+    MAP_DIM=8
+    DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-tokens 1024 --max-update 40 --warmup-updates 10 --lr 0.002 --max-valid-steps 5 --num-workers 0 --log-interval 20)
     GEN=(--beam 2 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
 elif [ "$REDUCED" = 1 ]; then
@@ -41,13 +42,15 @@ elif [ "$REDUCED" = 1 ]; then
           --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --encoder-attention-heads 4
           --decoder-attention-heads 4)
     DROPOUT=0.3
-    DEFINE=(--input-embedding define --define-map-dim 64 --define-expand-dim 512 --define-levels 3 --define-max-groups 4)
+    MAP_DIM=64
+    DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 512 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-tokens 4096 --max-epoch 60 --patience 5 --warmup-updates 150 --lr 0.002 --num-workers 0
             --log-interval 100)
     GEN=(--beam 5 --lenpen 1.0 --max-len-a 1.2 --max-len-b 10 --batch-size 100)
 else
     DIMS=()
-    DEFINE=(--input-embedding define --define-map-dim 128 --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
+    MAP_DIM=128
+    DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
     # Vaswani et al. (2017) base: ~25k source + 25k target tokens per update (8 GPUs x 4096 tokens),
     # 100k updates, Adam (0.9, 0.98), inverse-sqrt schedule with 4k warm-up, label smoothing 0.1
     BUDGET=(--max-tokens 4096 --max-update 100000 --warmup-updates 4000 --lr 0.0007 --log-interval 100
@@ -75,6 +78,17 @@ fi
 if want base-define-authors; then  # the authors' DeFINE unit (examples/ptb_awd_define/README.md)
     train base-define-authors "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
     generate base-define-authors "$BIN" "${SCORE[@]}"
+fi
+# what the n-dim output costs, apart from the DeFINE input (as the AWD-LSTM recipe's awd-out-n and
+# awd-define-untied): the standard input with an untied n-dim softmax, and the authors' unit with
+# an untied d-dim softmax
+if want base-out-n; then
+    train base-out-n "$BIN" "${TRAIN[@]}" --no-tie-input-output --decoder-output-dim "$MAP_DIM"
+    generate base-out-n "$BIN" "${SCORE[@]}"
+fi
+if want base-define-authors-untied; then
+    train base-define-authors-untied "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-output
+    generate base-define-authors-untied "$BIN" "${SCORE[@]}"
 fi
 # each part of the authors' unit alone on top of base-define (the ablation of the AWD-LSTM recipe)
 for part in "${DEFINE_PARTS[@]}"; do
