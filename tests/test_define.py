@@ -612,3 +612,64 @@ def test_defaults_build_the_same_module_as_before_the_new_flags():
     b.load_state_dict(a.state_dict())
     tokens = torch.randint(0, 100, (2, 5))
     torch.testing.assert_close(a(tokens), b(tokens))
+
+
+MT_TINY = ["--encoder-layers", "1", "--decoder-layers", "1", "--encoder-embed-dim", "64", "--decoder-embed-dim", "64",
+           "--encoder-ffn-embed-dim", "32", "--decoder-ffn-embed-dim", "32", "--encoder-attention-heads", "2",
+           "--decoder-attention-heads", "2", "--share-all-embeddings", "--input-embedding", "define",
+           "--define-map-dim", "16", "--define-expand-dim", "64", "--define-levels", "3", "--define-max-groups", "4"]
+AUTHORS_FLAGS = ["--define-widths", "authors", "--define-reduce", "authors", "--define-level-norm", "shared",
+                 "--define-init", "xavier"]
+
+
+def unscaled_copy(emb):
+    """The same unit with out_scale 1: what the authors' code feeds its transformer."""
+    twin = DeFINEEmbedding(emb.num_embeddings, emb.embedding_dim, emb.padding_idx, map_dim=emb.map_layer.embedding_dim,
+                           expand_dim=64, levels=3, max_groups=4, **AUTHORS)
+    state = dict(emb.state_dict(), out_scale=torch.tensor(1.0))
+    twin.load_state_dict(state)
+    return twin.eval()
+
+
+def test_authors_unit_enters_fairseq_transformers_unscaled_as_in_the_authors_code():
+    from fairseq_compactemb.model_size import build_for_vocab
+
+    tokens = torch.randint(4, 200, (3, 5))
+    m = build_for_vocab("compact_transformer", 200, MT_TINY + AUTHORS_FLAGS, meta=False).eval()
+    emb = m.encoder.embed_tokens
+    assert m.decoder.embed_tokens is emb and m.encoder.embed_scale == m.decoder.embed_scale == 8.0
+    with torch.no_grad():  # what enters the first layer (before positions) = the unit's own output
+        torch.testing.assert_close(m.encoder.embed_scale * emb(tokens), unscaled_copy(emb)(tokens))
+    # --no-scale-embedding: nothing to undo
+    m = build_for_vocab("compact_transformer", 200, MT_TINY + AUTHORS_FLAGS + ["--no-scale-embedding"], meta=False)
+    assert m.encoder.embed_tokens.out_scale.item() == 1.0
+    # the norm reduce starts at the standard table's scale, which assumes fairseq's sqrt(d): unchanged
+    m = build_for_vocab("compact_transformer", 200, MT_TINY, meta=False)
+    assert m.encoder.embed_tokens.out_scale.item() == 1.0
+    # a language model's decoder and Transformer-XL undo their own scale; an LSTM has none
+    lm_flags = ["--decoder-layers", "1", "--decoder-embed-dim", "64", "--decoder-ffn-embed-dim", "32",
+                "--decoder-attention-heads", "2", *MT_TINY[MT_TINY.index("--input-embedding"):], *AUTHORS_FLAGS]
+    lm = build_for_vocab("compact_transformer_lm", 200, lm_flags, meta=False)
+    assert lm.decoder.embed_tokens.out_scale.item() * lm.decoder.embed_scale == pytest.approx(1.0)
+    xl = build_for_vocab("compact_transformer_xl_wt103_define", 300, meta=False)
+    assert xl.decoder.embed_tokens.out_scale.item() * xl.decoder.embed_scale == pytest.approx(1.0)
+    awd = build_for_vocab("awd_lstm_lm_ptb_define", 300, meta=False)
+    assert awd.decoder.embed_tokens.out_scale.item() == 1.0
+
+
+def test_authors_unit_checkpoints_before_out_scale_load_as_they_were_trained():
+    from fairseq_compactemb.model_size import build_for_vocab
+
+    flags = MT_TINY + AUTHORS_FLAGS
+    new = build_for_vocab("compact_transformer", 200, flags, meta=False).eval()
+    old_state = {k: v for k, v in new.state_dict().items() if not k.endswith("out_scale")}
+    old = build_for_vocab("compact_transformer", 200, flags, meta=False).eval()
+    old.load_state_dict(old_state)  # strict: the missing entry is supplied (1: the old behaviour)
+    assert old.encoder.embed_tokens.out_scale.item() == 1.0
+    tokens = torch.randint(4, 200, (2, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(old.encoder.embed_tokens(tokens), unscaled_copy(new.encoder.embed_tokens)(tokens))
+    # a current checkpoint round-trips with its scale
+    again = build_for_vocab("compact_transformer", 200, flags + ["--no-scale-embedding"], meta=False)
+    again.load_state_dict(new.state_dict())
+    assert again.encoder.embed_tokens.out_scale.item() == pytest.approx(1 / 8)

@@ -54,3 +54,10 @@ def tied_output_dim(cfg, embed_dim: int, hidden_dim: int) -> int:
     if get_option(cfg, "input_embedding") == "define" and get_option(cfg, "output_layer") == "softmax":
         return get_option(cfg, "define_map_dim")
     return embed_dim
+
+
+def match_model_scale(embed, model_scale: float) -> None:
+    """Tell a compact input embedding that the model multiplies its output by ``model_scale``
+    (``CompactInputEmbedding.match_model_scale``; fairseq's own embeddings need nothing)."""
+    if hasattr(embed, "match_model_scale"):
+        embed.match_model_scale(model_scale)

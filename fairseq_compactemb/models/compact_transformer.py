@@ -19,7 +19,7 @@ from fairseq.models.transformer.transformer_legacy import base_architecture, tra
 from ..modules import CompactConfigError
 from .compact_embedding_config import add_embedding_args, apply_preset, fill_embedding_defaults
 from .compact_embeddings import tied_output_dim
-from .compact_embeddings import build_decoder_embeddings, build_encoder_embedding
+from .compact_embeddings import build_decoder_embeddings, build_encoder_embedding, match_model_scale
 from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairseq_embedding_flags
 from .config_checks import check_dropouts, check_heads
 
@@ -76,6 +76,7 @@ class CompactTransformerModel(TransformerModel):
             logger.info("--share-all-embeddings: encoder and decoder input embeddings shared, decoder output "
                         "tied to them (as fairseq's transformer; --no-tie-input-output shares the inputs only)")
         encoder = TransformerEncoder(args, src_dict, encoder_embed)
+        match_model_scale(encoder_embed, encoder.embed_scale)
         decoder = CompactTransformerDecoder(args, tgt_dict, embed, output, no_encoder_attn=False)
         return cls(args, encoder, decoder)
 

@@ -8,6 +8,7 @@ the flag to use instead, so the two systems never half-apply.
 from fairseq.models.transformer import TransformerDecoder
 
 from ..modules import CompactConfigError
+from .compact_embeddings import match_model_scale
 from .compact_output_decoder import CompactOutputDecoderMixin
 
 # fairseq flag -> what to use instead
@@ -47,6 +48,7 @@ class CompactTransformerDecoder(CompactOutputDecoderMixin, TransformerDecoder):
         # passing output_projection keeps fairseq from building its own V x d matrix
         super().__init__(args, dictionary, embed_tokens, no_encoder_attn=no_encoder_attn,
                          output_projection=compact_output)
+        match_model_scale(embed_tokens, self.embed_scale)
 
     @property
     def compact_output(self):

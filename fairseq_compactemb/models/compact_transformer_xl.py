@@ -35,7 +35,7 @@ from ..modules import CompactConfigError
 from ..modules.relative_attention import TransformerXLStack
 from ..tasks import truncated_bptt_lm  # noqa: F401  (registers the task this model is meant for)
 from .compact_embedding_config import CompactEmbeddingConfig, apply_preset
-from .compact_embeddings import build_decoder_embeddings
+from .compact_embeddings import build_decoder_embeddings, match_model_scale
 from .compact_output_decoder import CompactOutputDecoderMixin
 from .compact_transformer_lm import derive_lm_dims
 
@@ -128,6 +128,7 @@ class CompactTransformerXLDecoder(CompactOutputDecoderMixin, FairseqDecoder):
         d_model, in_dim, out_dim = cfg.decoder_embed_dim, cfg.decoder_input_dim, cfg.decoder_output_dim
         self.embed_tokens, self.compact_output = embed_tokens, compact_output
         self.embed_scale = 1.0 if cfg.no_scale_embedding else math.sqrt(in_dim)
+        match_model_scale(embed_tokens, self.embed_scale)
         # bias-free projections as bare [out, in] matrices (a Linear's None bias would be logged
         # by fairseq's trainer as a "shared parameter")
         self.project_in = nn.Parameter(torch.empty(d_model, in_dim)) if in_dim != d_model else None

@@ -77,6 +77,13 @@ class CompactInputEmbedding(nn.Module):
             out = out.masked_fill(tokens.eq(self.padding_idx).unsqueeze(-1), 0.0)
         return out
 
+    def match_model_scale(self, model_scale: float) -> None:
+        """The model multiplies this embedding's output by ``model_scale`` (fairseq's
+        transformers: ``sqrt(d)``, 1 with ``--no-scale-embedding``; LSTMs never call this).
+        Every method here starts its vectors at the standard table's scale, which assumes that
+        factor, so by default nothing changes; a method whose output is meant to enter the
+        model as it is (DeFINE's authors' unit) undoes it."""
+
     def num_parameters(self) -> int:
         """Trainable scalars of this embedding (shared tensors counted once)."""
         return count_unique_parameters(self)

@@ -21,7 +21,10 @@ PTB AWD-LSTM perplexity 364.48 with the linear reduce, 333.08 with ``norm`` (sta
 token's vector at the scale of the ``standard`` table it replaces (std ``d ** -0.5``, zero
 bias): fairseq transformers multiply embeddings by ``sqrt(d)`` assuming that scale, and with
 PyTorch's default ``Linear`` init the DeFINE vectors came out 6-12x larger (std ~0.37 at every
-d), which swamped the positional encodings.
+d), which swamped the positional encodings. The authors' unit (``--define-reduce authors``) ends
+in a gain-1 LayerNorm and an activation and enters their transformers unscaled; in ours it is
+divided by the model's embedding scale (:meth:`DeFINEEmbedding.match_model_scale`), so it enters
+fairseq's transformers unscaled too (LSTMs do not scale their inputs).
 
 Because the vector of a token does not depend on its context, the whole ``V x d`` table can
 be computed once for inference (:meth:`DeFINEEmbedding.cache_table`) or exported as an
@@ -122,6 +125,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
         nn.init.zeros_(self.reduce.bias)
         self.reduce_norm = nn.LayerNorm(embedding_dim) if reduce in ("norm", "authors") else None
         self.reduce_dropout = nn.Dropout(dropout) if reduce == "authors" and dropout > 0 else None
+        # persistent: the authors' unit divides its output by the model's embedding scale
+        # (match_model_scale); 1 otherwise, and for checkpoints that predate it
+        self.register_buffer("out_scale", torch.tensor(1.0))
         if reduce == "authors":
             # the authors' output block: concat(map output, last level) -> Linear -> LayerNorm
             # (gain 1) -> activation -> dropout, Xavier weights, zero bias
@@ -149,13 +155,27 @@ class DeFINEEmbedding(CompactInputEmbedding):
         y = self.expand(e)
         if self.reduce_kind == "authors":
             y = self.reduce_norm(self.reduce(torch.cat([e, y], dim=-1)))
-            y = _ACTIVATION_FNS[self.activation](y)
+            y = _ACTIVATION_FNS[self.activation](y) * self.out_scale
             return y if self.reduce_dropout is None else self.reduce_dropout(y)
         y = self.reduce(y)
         return y if self.reduce_norm is None else self.reduce_norm(y)
 
+    def match_model_scale(self, model_scale: float) -> None:
+        """The authors' unit ends in a gain-1 LayerNorm and an activation, and their transformers
+        add the positions to it unscaled; fairseq's multiply every embedding by ``sqrt(d)``
+        (``model_scale``), which made these vectors ~sqrt(d) times the standard table's (16x at
+        d = 256) and swamped the positional encodings. So that unit's output is divided by the
+        model's scale. The ``norm`` and ``linear`` reduce steps start at the standard table's
+        scale, which assumes the factor: unchanged."""
+        if self.reduce_kind == "authors":
+            self.out_scale.fill_(1.0 / float(model_scale))
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
+        # checkpoints written before out_scale existed fed the transformer the unit's output
+        # times sqrt(d): loaded with 1, they compute exactly what they were trained to
+        if prefix + "map_layer.weight" in state_dict and prefix + "out_scale" not in state_dict:
+            state_dict[prefix + "out_scale"] = torch.tensor(1.0)
         # checkpoints written before map_scale existed stored the table at unit scale (and a tied
         # softmax scaled it by n^-0.5): dividing by sqrt(n) gives exactly the same embeddings and
         # logits in the current layout
