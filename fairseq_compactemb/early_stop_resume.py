@@ -16,9 +16,10 @@ stop exactly where the uninterrupted one does:
   (key ``compactemb_early_stop``: ``best`` and ``num_runs``);
 * ``Trainer.load_checkpoint`` restores it, under fairseq's own condition for restoring the
   best checkpoint value (neither ``--reset-optimizer`` nor ``--reset-meters``, which
-  ``--finetune-from-model`` implies: a fine-tune starts its patience afresh). A checkpoint written without the plugin has
-  only fairseq's ``best``: the reference becomes that best value and the count starts at 0,
-  which is what an uninterrupted run has right after its best epoch.
+  ``--finetune-from-model`` implies: a fine-tune starts its patience afresh). A checkpoint
+  written without the plugin has only fairseq's ``best``: the reference becomes that best
+  value and the count starts at 0, which is what an uninterrupted run has right after its
+  best epoch.
 
 It changes nothing for a run that is not resumed, or without ``--patience``.
 """
