@@ -652,6 +652,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "eval_vs_fairseq_softmax": results.get("eval", {}).get("eval_vs_fairseq_softmax"),
         "eval_slim_vs_softmax": results.get("eval", {}).get("eval_slim_vs_softmax"),
         "eval_slim_vs_softmax_mac_ratio": results.get("eval", {}).get("eval_slim_vs_softmax_mac_ratio"),
+        "eval_slim_vs_softmax_ceiling": results.get("eval", {}).get("eval_slim_vs_softmax_ceiling"),
+        "eval_slim_output_layer_alone": results.get("eval", {}).get("eval_slim_output_layer_alone"),
         "generate_vs_fairseq": results.get("generate", {}).get("generate_vs_fairseq"),
         "details": results,
         "sizes": asdict(sz),

@@ -199,7 +199,54 @@ def part_eval(mode: str, threads: int, table, overrides: Optional[dict] = None) 
     caps = ", ".join(f"{k} {r:.2f}x" for k, r in out["eval_slim_vs_softmax_mac_ratio"].items())
     print("multiply-adds per token, softmax model / slim model (the speedup if only the GEMMs took time; "
           f"the body's share caps it): {caps}")
+    out["eval_slim_output_layer_alone"], out["eval_slim_vs_softmax_ceiling"] = {}, {}
+    rows = []
+    for (a, b), (v, d) in zip(pairs[2:], s["slim"]):
+        soft_s, slim_s = output_layer_seconds(v, d, threads)
+        body_s = 1.0 / tps[a] - soft_s  # what the softmax model's eval-lm spends outside its output layer
+        key = f"V={v},d={d}"
+        out["eval_slim_output_layer_alone"][key] = soft_s / slim_s
+        out["eval_slim_vs_softmax_ceiling"][key] = (1.0 / tps[a]) / body_s if body_s > 0 else None
+        ceiling = out["eval_slim_vs_softmax_ceiling"][key]
+        rows.append([key, f"{soft_s * 1e6:,.1f}", f"{slim_s * 1e6:,.1f}", f"{soft_s / slim_s:.2f}x",
+                     f"{body_s * 1e6:,.1f}", f"{tps[b] / tps[a]:.2f}x", "-" if ceiling is None else f"{ceiling:.2f}x"])
+    print("output layers alone (target_log_probs, no autograd, same threads), and the eval-lm ratio's ceiling: "
+          "the softmax model's time per token over its time outside the output layer (a slim layer that "
+          "cost nothing)")
+    print(table(rows, ["pair", "softmax us/token", "slim us/token", "layer ratio", "rest us/token",
+                       "eval-lm ratio", "ceiling"]))
     return out
+
+
+def output_layer_seconds(vocab: int, dim: int, threads: int, rows: int = 4096, repeats: int = 3) -> tuple:
+    """Seconds per token of the softmax and the slim (K=8, 1/8) output layers' target-only scoring
+    (the path fairseq-eval-lm takes), in this process: ``rows`` random hidden states, best of
+    ``repeats`` (the values do not change the work)."""
+    import time
+    from fairseq_compactemb.modules.slim_output import SlimOutput
+    from fairseq_compactemb.modules.size_options import resolve_size
+    from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(0)
+        hidden = torch.randn(rows, dim, generator=g)
+        target = torch.randint(0, vocab, (rows,), generator=g)
+        pool = resolve_size("1/8", "--output-slim-pool", vocab * 8, multiple=8, minimum=8)  # as the CLI resolves it
+        layers = [SoftmaxOutput(vocab, dim).eval(), SlimOutput(vocab, dim, subvectors=8, pool_size=pool).eval()]
+        best = []
+        with torch.no_grad():
+            for layer in layers:
+                layer.target_log_probs(hidden, target)  # warm-up (and the kernel's JIT build)
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    layer.target_log_probs(hidden, target)
+                    times.append(time.perf_counter() - t0)
+                best.append(min(times) / rows)
+        return best[0], best[1]
+    finally:
+        torch.set_num_threads(before)
 
 
 def slim_mac_ratio(vocab: int, dim: int, layers: int, context: int = 128) -> float:

@@ -71,6 +71,11 @@ def test_tiny_cli_parts_time_eval_lm_and_generate(bench, capsys):
     # beside each measured ratio, the multiply-add ratio that caps it when only GEMMs cost time
     assert set(summary["eval_slim_vs_softmax_mac_ratio"]) == set(summary["eval_slim_vs_softmax"])
     assert all(1 < r < 8 for r in summary["eval_slim_vs_softmax_mac_ratio"].values())
+    # and the measured ceiling: the softmax model's eval time over its time outside the output
+    # layer (timed alone); None only where timing noise put the layer above the whole run
+    assert set(summary["eval_slim_vs_softmax_ceiling"]) == set(summary["eval_slim_vs_softmax"])
+    assert all(c is None or c > 1 for c in summary["eval_slim_vs_softmax_ceiling"].values())
+    assert all(r > 0 for r in summary["eval_slim_output_layer_alone"].values())
     # the stock and our models of each eval pair were checked equal in size by the part itself
     params = summary["details"]["eval"]["params"]
     assert params["fairseq transformer_lm, tied adaptive"] == params["ours compact_transformer_lm, tied adaptive"]
