@@ -10,7 +10,10 @@ Steps: every word id of the dictionary goes through the model's input embedding 
 exact ``compute_table()``, the table its inference cache and export use), giving the ``V x d``
 matrix ``E`` of the vectors the model actually consumes; the ``d x d`` Pearson correlation of
 its columns (dimensions) over the words is drawn with a colour bar, and the mean absolute
-off-diagonal correlation is printed (0: decorrelated dimensions, 1: all dimensions redundant).
+off-diagonal correlation is printed (0: decorrelated dimensions, 1: all dimensions redundant),
+and the share of the variance of the vectors in their top ``--top`` (5) principal directions; for
+DeFINE also per stage of the unit (map layer, every HGT level, the output), which shows where
+the vectors collapse onto a few directions.
 The special symbols (``<s>``, ``<pad>``, ``</s>``, ``<unk>``) are left out unless
 ``--keep-special``. Works for this plugin's embeddings and fairseq's own (``nn.Embedding``,
 adaptive input, character CNN).
@@ -61,6 +64,41 @@ def embedding_matrix(embedding, vocab_size: int, chunk: int = 4096) -> np.ndarra
         return torch.cat(rows).numpy()
 
 
+def top_variance_share(matrix: np.ndarray, top: int = 5) -> float:
+    """Share of the total variance of the rows of ``matrix [V, w]`` that lies in their ``top``
+    principal directions (1.0 when ``w <= top``)."""
+    x = np.asarray(matrix, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    power = np.linalg.svd(x, compute_uv=False) ** 2
+    total = power.sum()
+    return float(power[:top].sum() / total) if total > 0 else 1.0
+
+
+def stage_matrices(embedding, vocab_size: int, skip: int = 0) -> list:
+    """``[(stage, [V - skip, w])]``: for DeFINE the map layer's output (scaled, as the HGT gets
+    it), every HGT level's output and the unit's output, in eval mode, for every id from
+    ``skip``; for any other embedding only its output. Read with forward hooks, so they are the
+    module's own intermediate tensors."""
+    import torch
+
+    final = embedding_matrix(embedding, vocab_size)[skip:]
+    expand = getattr(embedding, "expand", None)
+    if not callable(getattr(embedding, "vectors", None)) or expand is None or not hasattr(expand, "levels"):
+        return [("output", final)]
+    seen, hooks = {}, []
+    for i, level in enumerate(expand.levels):
+        hooks.append(level.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(f"level {i + 1}", out)))
+    hooks.append(expand.register_forward_pre_hook(lambda m, a: seen.__setitem__("map", a[0])))
+    try:
+        with torch.no_grad():
+            embedding.vectors(torch.arange(skip, vocab_size, device=embedding.map_layer.weight.device))
+    finally:
+        for h in hooks:
+            h.remove()
+    names = ["map"] + [f"level {i + 1}" for i in range(len(expand.levels))]
+    return [(n, seen[n].float().cpu().numpy()) for n in names] + [("output", final)]
+
+
 def load_embedding(checkpoint: str, data=None, side: str = "decoder", user_dir=None):
     """(input embedding module, dictionary) of a fairseq checkpoint."""
     from fairseq import checkpoint_utils, utils
@@ -104,7 +142,10 @@ def main(argv=None):
     p.add_argument("--user-dir", help="fairseq --user-dir (default: this plugin)")
     p.add_argument("--keep-special", action="store_true", help="include <s>, <pad>, </s>, <unk>")
     p.add_argument("--title", help="figure title (default: method, V, d, mean |r|)")
+    p.add_argument("--top", type=int, default=5, help="principal directions whose share of the variance is printed")
     args = p.parse_args(argv)
+    if args.top < 1:
+        p.error(f"--top: {args.top} directions; give at least 1")
 
     embedding, dictionary = load_embedding(args.checkpoint, args.data, args.side, args.user_dir)
     matrix = embedding_matrix(embedding, len(dictionary))
@@ -118,6 +159,11 @@ def main(argv=None):
     plot(corr, args.out, title)
     print(f"{method}: V={matrix.shape[0]} words x d={matrix.shape[1]} dimensions -> {args.out}")
     print(f"mean |off-diagonal correlation|: {score:.4f}")
+    skip = 0 if args.keep_special else dictionary.nspecial
+    shares = [(name, m.shape[1], top_variance_share(m, args.top))
+              for name, m in stage_matrices(embedding, len(dictionary), skip)]
+    print(f"share of the variance in the top {args.top} directions: "
+          + ", ".join(f"{name} ({w}-d) {share:.3f}" for name, w, share in shares))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,16 @@ def test_correlation_matches_numpy_and_handles_constant_dimensions():
     assert ec.mean_abs_off_diagonal(np.ones((4, 4))) == 1.0
 
 
+def test_top_variance_share():
+    rng = np.random.default_rng(1)
+    low = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 8)) + 3.0   # rank 2 around an offset
+    assert ec.top_variance_share(low, 2) == pytest.approx(1.0)
+    x = rng.normal(size=(400, 8)) * np.array([4.0, 2.0, 1, 1, 1, 1, 1, 1])
+    power = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1]
+    assert ec.top_variance_share(x, 3) == pytest.approx(power[:3].sum() / power.sum())
+    assert ec.top_variance_share(x, 8) == pytest.approx(1.0)
+
+
 @pytest.fixture(scope="module")
 def checkpoints(ptb_bin, tmp_path_factory):
     """Two tiny LMs trained a few updates: standard and DeFINE input embeddings."""
@@ -67,3 +77,17 @@ def test_script_writes_png_and_prints_mean_abs_correlation(name, checkpoints, pt
         with torch.no_grad():
             np.testing.assert_allclose(matrix, embedding(torch.arange(4992)[None])[0].numpy(), atol=1e-5)
     assert ec.mean_abs_off_diagonal(ec.correlation(matrix[4:])) == pytest.approx(value, abs=1e-4)
+
+    # the variance shares: every stage of the DeFINE unit, the output's share that of the table
+    line = re.search(r"share of the variance in the top 5 directions: (.*)", proc.stdout).group(1)
+    stages = ec.stage_matrices(embedding, len(dictionary), skip=4)
+    names = [n for n, _ in stages]
+    assert names == (["map", "level 1", "level 2", "output"] if name == "define" else ["output"])
+    for n, m in stages:
+        assert m.shape[0] == 4988
+        printed = float(re.search(re.escape(n) + r" \(\d+-d\) ([0-9.]+)", line).group(1))
+        assert printed == pytest.approx(ec.top_variance_share(m, 5), abs=1e-3)
+    np.testing.assert_allclose(stages[-1][1], matrix[4:])
+    if name == "define":  # the map stage is the scaled map table the HGT reads
+        np.testing.assert_allclose(stages[0][1], (embedding.map_layer.weight[4:] * embedding.map_scale).detach().numpy(),
+                                   atol=1e-6)
