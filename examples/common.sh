@@ -129,8 +129,8 @@ preprocess() {
 # train ROW ARGS...: fairseq-train with the plugin, checkpoints in $WORK/ckpt/ROW. A smoke run
 # (or --fresh) starts afresh; reduced and paper-scale runs resume from ROW's checkpoint_last.pt
 # (fairseq's default), appending to the row's log. Records the row's parameters, embedding
-# parameters, updates, epochs, best validation perplexity and training wall time (fairseq's
-# cumulative 'wall', which survives a resume).
+# parameters, updates, epochs, best validation perplexity, training wall time (fairseq's
+# cumulative 'wall', which survives a resume) and why it stopped (scripts/stop_reason.py).
 train() {
     local row="$1"; shift
     if [ "$DRY_RUN" = 0 ] && { [ "$MODE" = smoke ] || [ "$FRESH" = 1 ]; }; then
@@ -154,6 +154,10 @@ train() {
         record "$row" valid_ppl "$("$PYTHON" -c "print(f'{2 ** float(\"$best\"):.2f}')")"
     fi
     record "$row" train_s "${wall:-$(( SECONDS - t0 ))}"
+    # lr floor / patience / epoch or update cap (", still improving": not converged)
+    local stopped
+    stopped="$("$PYTHON" "$REPO/scripts/stop_reason.py" "$log")"
+    [ -n "$stopped" ] && record "$row" stopped "$stopped"
     tail -n 4 "$log" | cut -c1-300 > "$WORK/logs/train.$row.tail"
 }
 

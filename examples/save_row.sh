@@ -8,6 +8,11 @@ recipe="$1"; row="$2"; work="$3"
 dest="$(cd "$(dirname "$0")" && pwd)/$recipe/results"
 mkdir -p "$dest"
 grep -P "^\Q$row\E\t" "$work/results.tsv" > "$dest/$row.tsv"
+# rows trained before examples/common.sh recorded why training stopped
+if ! grep -qP "^\Q$row\E\tstopped\t" "$dest/$row.tsv" && [ -f "$work/logs/train.$row.log" ]; then
+    stopped="$(python3 "$(dirname "$0")/../scripts/stop_reason.py" "$work/logs/train.$row.log")"
+    [ -z "$stopped" ] || printf "%s\tstopped\t%s\n" "$row" "$stopped" >> "$dest/$row.tsv"
+fi
 {
     echo "# $recipe row $row, work folder $work, saved $(date -u '+%Y-%m-%d %H:%M UTC') on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     for log in "$work/logs/compress.$row.log" "$work/logs/eval0.$row.log" "$work/logs/train.$row.log" \
@@ -15,7 +20,7 @@ grep -P "^\Q$row\E\t" "$work/results.tsv" > "$dest/$row.tsv"
         [ -f "$log" ] || continue
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000
-        grep -E "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" | tail -n 30 | cut -c1-400
+        grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" | tail -n 30 | cut -c1-400
     done
 } > "$dest/$row.log"
 echo "saved $dest/$row.tsv and $dest/$row.log"

@@ -184,6 +184,15 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
     return ""
 
 
+def convergence_note(rows, table):
+    """A line naming the rows that stopped at a cap while validation still improved, or ''."""
+    capped = [r for r in rows if "still improving" in table.get(r, {}).get("stopped", "")]
+    if not capped:
+        return ""
+    return (f"Not converged: {', '.join(capped)} stopped at their epoch or update cap while validation was "
+            "still improving; the verdict holds for these budgets, not necessarily at convergence.")
+
+
 def cell(table, row, metric):
     v = table.get(row, {}).get(metric)
     if v in (None, ""):
@@ -194,7 +203,7 @@ def cell(table, row, metric):
 
 
 def markdown(rows, table):
-    metrics = ["params", "emb_params", "updates", "epochs", "train_s", "valid_ppl", "compressed_ppl", "ppl", "BLEU", "lm_weight"]
+    metrics = ["params", "emb_params", "updates", "epochs", "stopped", "train_s", "valid_ppl", "compressed_ppl", "ppl", "BLEU", "lm_weight"]
     metrics = [m for m in metrics if any(m in table.get(r, {}) for r in rows)]
     head = ["row"] + metrics + ["paper (full scale)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -283,6 +292,8 @@ def main(argv=None):
     for title, recipe, rows, png, claim, kind in EXPERIMENTS:
         table = tables.get(recipe, {})
         section = [f"\n**{title}** (claim: {claim})\n", markdown(rows, table), f"\nVerdict: **{verdict(kind, table)}**"]
+        note = convergence_note(rows, table)
+        section += [f"\n{note}"] if note else []
         drawn = png and not args.no_plots and plot(rows, table, args.root / "examples" / recipe / png, title,
                                                     k_sweep=rows[0] == "k1")
         out += section + ([f"\nplot: [`examples/{recipe}/{png}`](examples/{recipe}/{png})"] if drawn else [])

@@ -84,6 +84,18 @@ def ptb_bin(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_bin(ptb_bin, tmp_path_factory):
+    """120 PTB training lines with the full PTB dictionary (about 21 updates per epoch here)."""
+    work = tmp_path_factory.mktemp("ptb_tiny")
+    lines = (ptb_bin.parent / "train.txt").read_text().splitlines()[:120]
+    (work / "train.txt").write_text("\n".join(lines) + "\n")
+    run_cli("fairseq-preprocess", "--only-source", "--srcdict", ptb_bin / "dict.txt",
+            "--trainpref", work / "train.txt", "--validpref", ptb_bin.parent / "valid.txt",
+            "--destdir", work / "bin", "--workers", 1)
+    return work / "bin"
+
+
+@pytest.fixture(scope="session")
 def multi30k_bin(tmp_path_factory) -> Path:
     """Multi30k EN-DE cut to 400/40/40 pairs, lower-cased, joined dictionary (MT data-bin)."""
     src = require_data("multi30k")

@@ -69,3 +69,15 @@ def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
     reduced_report.main(argv)
     assert recipe.read_text() == mine and top.read_text() == text
     assert not (tmp_path / "examples" / "wmt14_en_de").exists()  # no recipe folder, nothing written
+
+
+def test_rows_stopped_at_a_cap_while_improving_are_flagged_as_not_converged():
+    table = rows(awd=87.27, awd_define_authors=118.23, awd_out_n=100.0)
+    table["awd"]["stopped"] = "epoch cap, still improving"
+    table["awd-define-authors"]["stopped"] = "patience"
+    table["awd-out-n"]["stopped"] = "lr floor"
+    assert reduced_report.convergence_note(["awd", "awd-define-authors", "awd-out-n"], table).startswith(
+        "Not converged: awd stopped at their epoch or update cap")
+    table["awd"]["stopped"] = "epoch cap"  # the cap came after the best epoch: converged for this purpose
+    assert reduced_report.convergence_note(["awd", "awd-define-authors"], table) == ""
+    assert "| stopped |" in reduced_report.markdown(["awd"], table).splitlines()[0]

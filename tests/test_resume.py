@@ -48,18 +48,6 @@ RESUME_EXTRA = {"slim-nce": ["--slim-seed", 99]}
 LOGGED = ("loss", "gnorm", "lr", "num_updates", "epoch")
 
 
-@pytest.fixture(scope="module")
-def tiny_bin(ptb_bin, tmp_path_factory):
-    """120 PTB training lines with the full PTB dictionary (about 21 updates per epoch here)."""
-    work = tmp_path_factory.mktemp("ptb_tiny")
-    lines = (ptb_bin.parent / "train.txt").read_text().splitlines()[:120]
-    (work / "train.txt").write_text("\n".join(lines) + "\n")
-    run_cli("fairseq-preprocess", "--only-source", "--srcdict", ptb_bin / "dict.txt",
-            "--trainpref", work / "train.txt", "--validpref", ptb_bin.parent / "valid.txt",
-            "--destdir", work / "bin", "--workers", 1)
-    return work / "bin"
-
-
 def train(data, save_dir, max_update, flags):
     """Run fairseq-train; return the per-update train_inner records (only the compared fields)."""
     out = run_cli("fairseq-train", data, "--user-dir", USER_DIR, *COMMON, *flags,

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Why a fairseq-train run stopped, read from its log (one line, for the reduced-scale tables).
+
+    python scripts/stop_reason.py TRAIN_LOG
+
+Prints one of ``lr floor`` (``--stop-min-lr`` reached), ``patience`` (``--patience`` epochs
+without a better validation loss), ``update cap`` (``--max-update``), ``time cap``
+(``--stop-time-hours``) or ``epoch cap`` (``--max-epoch``), and for the two caps whether the
+last validation was still the best (``, still improving``): a row stopped by a cap while it was
+still improving has not converged, and the tables say so. Prints nothing when the log holds no
+finished run. Works on fairseq's own log and on the excerpt ``examples/save_row.sh`` keeps.
+"""
+import re
+import sys
+from pathlib import Path
+
+# fairseq_cli/train.py's messages for each stopping rule
+RULES = [
+    ("lr floor", "stopping training because current learning rate"),
+    ("patience", "early stop since valid performance hasn't improved"),
+    ("update cap", "Stopping training due to num_updates"),
+    ("time cap", "Stopping training due to cumulative_training_time"),
+]
+VALID = re.compile(r"\| valid on .*?\| loss ([0-9.]+).*?(?:\| best_loss ([0-9.]+))?\s*$", re.M)
+
+
+def stop_reason(text: str) -> str:
+    """The stopping rule of the last run in ``text`` (a fairseq-train log), or '' if it did not finish.
+
+    A resumed row's log holds every run (each after a ``+ fairseq-train`` line of examples/common.sh):
+    the rule is read from the last one, the validation history from all of them."""
+    last = text.rsplit("\n+ fairseq-train", 1)[-1]
+    if "done training" not in last:
+        return ""
+    reason = next((name for name, msg in RULES if msg in last), None)
+    if reason is None:  # excerpts kept before save_row.sh kept fairseq's "Stopping ..." line
+        cap = re.findall(r"--max-update[ =](\d+)", text)
+        done = re.findall(r"num_updates[ =](\d+)", last)
+        reason = "update cap" if cap and done and int(done[-1]) >= int(cap[-1]) > 0 else "epoch cap"
+    if reason in ("lr floor", "patience"):
+        return reason
+    valid = [(float(m.group(1)), m.group(2)) for m in VALID.finditer(text)]
+    if valid:
+        loss, best = valid[-1]
+        # fairseq's best_loss survives a resume (it is in the checkpoint); without it, compare
+        # with the earlier epochs of this log
+        improving = loss <= float(best) if best else all(loss < prev for prev, _ in valid[:-1])
+        if improving and len(valid) > 1:
+            reason += ", still improving"
+    return reason
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.exit("usage: stop_reason.py TRAIN_LOG")
+    path = Path(args[0])
+    if not path.is_file():
+        sys.exit(f"stop_reason.py: no such log {path} (give the row's logs/train.ROW.log)")
+    print(stop_reason(path.read_text(errors="replace")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""scripts/stop_reason.py names the rule that ended a real fairseq-train run, from its log.
+
+Each run is logged as examples/common.sh logs a row (``+ fairseq-train ...`` then fairseq's
+output, appended on a resume), on the tiny PTB cut (about 21 updates per epoch)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, USER_DIR, run_cli
+
+sys.path.insert(0, str(REPO / "scripts"))
+from stop_reason import stop_reason  # noqa: E402
+
+MODEL = ["--arch", "transformer_lm", "--decoder-layers", 1, "--decoder-embed-dim", 16,
+         "--decoder-ffn-embed-dim", 32, "--decoder-attention-heads", 2, "--task", "language_modeling",
+         "--tokens-per-sample", 16, "--max-tokens", 512, "--optimizer", "adam", "--no-progress-bar",
+         "--log-format", "simple", "--num-workers", 0, "--seed", 3, "--no-epoch-checkpoints",
+         "--max-valid-steps", 1, "--user-dir", USER_DIR]
+
+
+def train_logged(log: Path, data, save_dir, *flags) -> str:
+    """fairseq-train appended to ``log`` behind its command line, as examples/common.sh does; the log's text."""
+    args = [data, *MODEL, "--save-dir", save_dir, *flags]
+    out = run_cli("fairseq-train", *args)
+    with log.open("a") as f:
+        f.write("+ fairseq-train " + " ".join(map(str, args)) + "\n" + out.stdout + out.stderr)
+    return log.read_text()
+
+
+def test_each_stopping_rule_is_named(tiny_bin, tmp_path):
+    # a slow learning rate: validation improves at every one of the 3 epochs, then the cap
+    log = tmp_path / "a.log"
+    text = train_logged(log, tiny_bin, tmp_path / "a", "--lr", 1e-4, "--max-epoch", 3)
+    assert stop_reason(text) == "epoch cap, still improving"
+
+    # resumed (log appended) with a fast rate that overfits 120 lines: --patience ends it; the
+    # last run's rule is the one named
+    text = train_logged(log, tiny_bin, tmp_path / "a", "--lr", 0.01, "--max-epoch", 30, "--patience", 2)
+    assert "early stop since" in text and stop_reason(text) == "patience"
+
+    # the learning rate cut below --stop-min-lr by reduce_lr_on_plateau
+    text = train_logged(tmp_path / "b.log", tiny_bin, tmp_path / "b", "--lr", 0.01, "--max-epoch", 30,
+                        "--lr-scheduler", "reduce_lr_on_plateau", "--lr-shrink", 0.1, "--lr-patience", 0,
+                        "--stop-min-lr", 0.0002)
+    assert stop_reason(text) == "lr floor"
+
+    # --max-update inside the first epoch; the excerpt save_row.sh keeps without fairseq's
+    # "Stopping" line is still read as the update cap, from the command's --max-update
+    text = train_logged(tmp_path / "c.log", tiny_bin, tmp_path / "c", "--lr", 1e-4, "--max-update", 5)
+    assert stop_reason(text) == "update cap"
+    kept = "\n".join(line for line in text.splitlines() if "Stopping training" not in line)
+    assert stop_reason(kept) == "update cap"
+
+    # a run that has not finished (cut off: no "done training") gets no reason
+    assert stop_reason(text.split("done training")[0]) == ""
+
+
+def test_epoch_cap_after_the_best_epoch_is_not_still_improving():
+    lines = ["+ fairseq-train data --max-epoch 3"] + [
+        f"| INFO | valid | epoch 00{e} | valid on 'valid' subset | loss {loss} | ppl 9 | best_loss {best}"
+        for e, loss, best in [(1, 7.0, 7.0), (2, 6.5, 6.5), (3, 6.6, 6.5)]] + ["done training in 3.0 seconds"]
+    assert stop_reason("\n".join(lines)) == "epoch cap"
+
+
+@pytest.mark.parametrize("args, message", [([], "usage"), (["/no/such/train.log"], "no such log")])
+def test_cli_errors_are_one_line(args, message):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "stop_reason.py"), *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
