@@ -21,7 +21,24 @@ RULES = [
     ("update cap", "Stopping training due to num_updates"),
     ("time cap", "Stopping training due to cumulative_training_time"),
 ]
-VALID = re.compile(r"\| valid on .*?\| loss ([0-9.]+).*?(?:\| best_loss ([0-9.]+))?\s*$", re.M)
+
+
+def validations(text: str) -> list:
+    """The fields of every ``valid on`` line of a simple-format log, as ``{name: value}`` dicts
+    (``loss``, ``ppl``, ``bleu``, ``best_loss`` / ``best_bleu``, ...)."""
+    out = []
+    for line in text.splitlines():
+        if "| valid on " not in line:
+            continue
+        fields = {}
+        for part in line.split(" | "):
+            name, _, value = part.strip().rpartition(" ")
+            try:
+                fields[name] = float(value)
+            except ValueError:
+                pass
+        out.append(fields)
+    return out
 
 
 def stop_reason(text: str) -> str:
@@ -39,13 +56,17 @@ def stop_reason(text: str) -> str:
         reason = "update cap" if cap and done and int(done[-1]) >= int(cap[-1]) > 0 else "epoch cap"
     if reason in ("lr floor", "patience"):
         return reason
-    valid = [(float(m.group(1)), m.group(2)) for m in VALID.finditer(text)]
-    if valid:
-        loss, best = valid[-1]
-        # fairseq's best_loss survives a resume (it is in the checkpoint); without it, compare
-        # with the earlier epochs of this log
-        improving = loss <= float(best) if best else all(loss < prev for prev, _ in valid[:-1])
-        if improving and len(valid) > 1:
+    valid = validations(text)
+    if len(valid) > 1:
+        last = valid[-1]
+        # fairseq's best_<metric> (loss, or bleu with --best-checkpoint-metric bleu) is the best so
+        # far including this validation, and survives a resume: equal = this one is the best
+        best = next((k for k in last if k.startswith("best_") and k[5:] in last), None)
+        if best:
+            improving = last[best[5:]] == last[best]
+        else:  # the first validation of a run logs no best_: compare the losses of this log
+            improving = all(last.get("loss", 0.0) < v.get("loss", float("inf")) for v in valid[:-1])
+        if improving:
             reason += ", still improving"
     return reason
 

@@ -57,11 +57,19 @@ def test_each_stopping_rule_is_named(tiny_bin, tmp_path):
     assert stop_reason(text.split("done training")[0]) == ""
 
 
-def test_epoch_cap_after_the_best_epoch_is_not_still_improving():
-    lines = ["+ fairseq-train data --max-epoch 3"] + [
-        f"| INFO | valid | epoch 00{e} | valid on 'valid' subset | loss {loss} | ppl 9 | best_loss {best}"
-        for e, loss, best in [(1, 7.0, 7.0), (2, 6.5, 6.5), (3, 6.6, 6.5)]] + ["done training in 3.0 seconds"]
-    assert stop_reason("\n".join(lines)) == "epoch cap"
+def log_of(validations, metric="loss"):
+    return "\n".join(["+ fairseq-train data --max-epoch 3"] + [
+        f"| INFO | valid | epoch 00{e} | valid on 'valid' subset | loss {loss} | bleu {bleu} | best_{metric} {best}"
+        for e, (loss, bleu, best) in enumerate(validations, 1)] + ["done training in 3.0 seconds"])
+
+
+def test_still_improving_follows_the_checkpoint_metric():
+    # the cap came after the best epoch (by loss): converged for this purpose
+    assert stop_reason(log_of([(7.0, 20, 7.0), (6.5, 21, 6.5), (6.6, 22, 6.5)])) == "epoch cap"
+    # --best-checkpoint-metric bleu --maximize-best-checkpoint-metric: the last BLEU is the best
+    # even though the loss went up
+    assert stop_reason(log_of([(7.0, 20, 20), (6.5, 21, 21), (6.6, 22, 22)], "bleu")) == "epoch cap, still improving"
+    assert stop_reason(log_of([(7.0, 20, 20), (6.5, 23, 23), (6.4, 22, 23)], "bleu")) == "epoch cap"
 
 
 @pytest.mark.parametrize("args, message", [([], "usage"), (["/no/such/train.log"], "no such log")])
