@@ -19,12 +19,16 @@ The special symbols (``<s>``, ``<pad>``, ``</s>``, ``<unk>``) are left out unles
 adaptive input, character CNN).
 """
 import argparse
+import logging
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+# importing fairseq sets the root logger to DEBUG: keep matplotlib's import and font search quiet
+logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
 def correlation(matrix: np.ndarray) -> np.ndarray:
@@ -125,7 +129,7 @@ def plot(corr: np.ndarray, out: Path, title: str) -> None:
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="Pearson correlation")
     ax.set_xlabel("embedding dimension")
     ax.set_ylabel("embedding dimension")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(textwrap.fill(title, 60, break_on_hyphens=False), fontsize=8)  # long titles were cut at the figure's edges
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
