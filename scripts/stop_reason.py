@@ -58,14 +58,14 @@ def stop_reason(text: str) -> str:
         return reason
     valid = validations(text)
     if len(valid) > 1:
-        last = valid[-1]
+        final = valid[-1]
         # fairseq's best_<metric> (loss, or bleu with --best-checkpoint-metric bleu) is the best so
         # far including this validation, and survives a resume: equal = this one is the best
-        best = next((k for k in last if k.startswith("best_") and k[5:] in last), None)
+        best = next((k for k in final if k.startswith("best_") and k[5:] in final), None)
         if best:
-            improving = last[best[5:]] == last[best]
+            improving = final[best[5:]] == final[best]
         else:  # the first validation of a run logs no best_: compare the losses of this log
-            improving = all(last.get("loss", 0.0) < v.get("loss", float("inf")) for v in valid[:-1])
+            improving = all(final.get("loss", 0.0) < v.get("loss", float("inf")) for v in valid[:-1])
         if improving:
             reason += ", still improving"
     return reason
