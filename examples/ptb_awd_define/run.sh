@@ -59,6 +59,7 @@ lm_row awd-define "${DEFINE[@]}" --tie-input-output
 
 # ---- what the n-dim output costs (README: "what the low-dimensional output costs") ----------
 lm_row awd-out-n --decoder-output-dim "$MAP_DIM" --no-tie-input-output  # standard input, untied n-dim softmax
+lm_row awd-untied --no-tie-input-output   # standard input, untied d-dim softmax: the tying control of awd-define-untied
 # the authors' unit, as in awd-define-authors: with awd, awd-out-n and awd-define-authors these
 # make a 2 x 2 (standard / DeFINE input x d-dim / n-dim output)
 lm_row awd-define-untied "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-output  # DeFINE input, untied d-dim softmax
