@@ -48,7 +48,15 @@ def test_common_options_are_parsed(tmp_path):
     proc = subprocess.run(["bash", str(EXAMPLES / "ptb_awd_define" / "run.sh"), "--smoke", "--dry-run",
                            "--work", str(tmp_path), "--data", str(DATA)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("+ fairseq-train") == 14 and proc.stdout.count("+ fairseq-eval-lm") == 14
+    # every row trains once into its own save dir and is evaluated once
+    trained = re.findall(r"^\+ fairseq-train .*?--save-dir \S+/ckpt/(\S+) ", proc.stdout, re.M)
+    assert len(trained) == len(set(trained)) == proc.stdout.count("+ fairseq-eval-lm") > 10
+    assert {"awd", "awd-define", "awd-untied", "awd-define-authors", "transform-linear"} <= set(trained)
+    # --rows keeps exactly the named rows, in the script's order
+    some = subprocess.run(["bash", str(EXAMPLES / "ptb_awd_define" / "run.sh"), "--smoke", "--dry-run",
+                           "--rows", "awd-untied,awd", "--work", str(tmp_path), "--data", str(DATA)],
+                          capture_output=True, text=True, timeout=60)
+    assert re.findall(r"^\+ fairseq-train .*?--save-dir \S+/ckpt/(\S+) ", some.stdout, re.M) == ["awd", "awd-untied"]
     bad = subprocess.run(["bash", str(EXAMPLES / "ptb_awd_define" / "run.sh"), "--bogus"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown argument: --bogus" in bad.stderr
