@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from component_costs import COMPONENTS, costs_markdown  # noqa: E402
 from results_table import read_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ EXPERIMENTS = [
      "reduced_awd_define.png",
      "DeFINE: fewer parameters, no worse perplexity (54.2 vs 58.8)", "define_awd"),
     ("5a. Multi30k EN-DE, 2+2-layer d=256 transformer: standard (tied) vs DeFINE embeddings",
-     "wmt14_en_de", ["base", "base-define", "base-define-authors", "base-out-n", "base-define-authors-untied",
+     "wmt14_en_de", ["base", "base-define", "base-define-authors", "base-out-n", "base-untied", "base-define-authors-untied",
                      *DEFINE_PARTS], "reduced_multi30k.png",
      "DeFINE: fewer parameters, similar BLEU",
      "define_mt"),
@@ -294,6 +295,10 @@ def main(argv=None):
         section = [f"\n**{title}** (claim: {claim})\n", markdown(rows, table), f"\nVerdict: **{verdict(kind, table)}**"]
         note = convergence_note(rows, table)
         section += [f"\n{note}"] if note else []
+        costs = costs_markdown(COMPONENTS[kind], table, "BLEU" if kind.endswith("_mt") else "ppl") \
+            if kind in COMPONENTS else ""
+        section += [f"\nWhat each change costs (one row against the row it differs from by that change only):\n\n{costs}"] \
+            if costs else []
         drawn = png and not args.no_plots and plot(rows, table, args.root / "examples" / recipe / png, title,
                                                     k_sweep=rows[0] == "k1")
         out += section + ([f"\nplot: [`examples/{recipe}/{png}`](examples/{recipe}/{png})"] if drawn else [])

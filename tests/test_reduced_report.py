@@ -81,3 +81,22 @@ def test_rows_stopped_at_a_cap_while_improving_are_flagged_as_not_converged():
     table["awd"]["stopped"] = "epoch cap"  # the cap came after the best epoch: converged for this purpose
     assert reduced_report.convergence_note(["awd", "awd-define-authors"], table) == ""
     assert "| stopped |" in reduced_report.markdown(["awd"], table).splitlines()[0]
+
+
+def test_component_costs_compare_each_row_with_the_row_it_differs_from():
+    import component_costs as cc
+
+    pairs = [("tying", "awd", "awd-untied"), ("n-dim output", "awd-out-n", "awd-untied"), ("reduce", "r", "awd-define")]
+    table = rows(awd=90.0, awd_untied=100.0, awd_out_n=115.0)
+    table["awd"]["params"], table["awd-untied"]["params"] = "4739608", "6740000"
+    md = cc.costs_markdown(pairs, table, "ppl").splitlines()
+    assert md[2] == "| tying | awd | awd-untied | 90.00 vs 100.00 | -10.0% | -2,000,392 |"
+    assert md[3].endswith("| 115.00 vs 100.00 | +15.0% | -6,739,000 |")
+    assert md[4] == "| reduce | r | awd-define | not run yet vs not run yet | - | - |"
+    assert cc.costs_markdown(pairs, rows(awd=90.0), "ppl") == ""  # no pair measured: nothing printed
+    bleu = {"base": {"BLEU": "38.47"}, "base-untied": {"BLEU": "38.89"}}
+    assert "| 38.47 vs 38.89 | -0.42 | - |" in cc.costs_markdown([("tying", "base", "base-untied")], bleu, "BLEU")
+    # every pair of the DeFINE experiments names rows that the report lists for that experiment
+    for kind, pairs in cc.COMPONENTS.items():
+        listed = next(rows for _, _, rows, _, _, k in reduced_report.EXPERIMENTS if k == kind)
+        assert {r for _, a, b in pairs for r in (a, b)} <= set(listed), kind

@@ -86,6 +86,10 @@ if want base-out-n; then
     train base-out-n "$BIN" "${TRAIN[@]}" --no-tie-input-output --decoder-output-dim "$MAP_DIM"
     generate base-out-n "$BIN" "${SCORE[@]}"
 fi
+if want base-untied; then  # the tying control of base-define-authors-untied: standard input, untied d-dim softmax
+    train base-untied "$BIN" "${TRAIN[@]}" --no-tie-input-output
+    generate base-untied "$BIN" "${SCORE[@]}"
+fi
 if want base-define-authors-untied; then
     train base-define-authors-untied "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-output
     generate base-define-authors-untied "$BIN" "${SCORE[@]}"

@@ -1,0 +1,72 @@
+"""What each component of an ablation costs: one row against the row it differs from by one change.
+
+The DeFINE experiments (``reduced_report.py`` experiments 4 and 5a) are a grid of rows that each
+change one thing - the input (standard / DeFINE), the output size, tying, one part of the authors'
+DeFINE unit. A verdict compares the best DeFINE row with the baseline; this table says where the
+gap comes from: for every pair (row, reference) that differs by exactly one change, the change in
+the metric and in parameters. Pairs whose rows have not run are shown as such, never guessed.
+
+    costs_markdown(COMPONENTS["define_awd"], table, "ppl")   # -> markdown table, or "" if nothing ran
+"""
+from typing import Dict, List, Optional, Tuple
+
+# (what changes, row, reference row): each pair differs by one change only
+Pairs = List[Tuple[str, str, str]]
+
+_PARTS = [("the authors' reduce block", "define-reduce-authors"),
+          ("dropout 0.1 in the unit and on the map output", "define-dropout"),
+          ("the authors' widths", "define-widths-authors"),
+          ("one LayerNorm per level, shared by its groups", "define-level-norm-shared"),
+          ("Xavier weights, zero biases", "define-init-xavier")]
+
+
+def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str, authors_untied: str) -> Pairs:
+    return [("tie the d-dim softmax to the standard input", base, untied),
+             ("d-dim -> n-dim softmax (standard input, untied)", out_n, untied),
+             ("standard input -> DeFINE, authors' unit (untied d-dim softmax)", authors_untied, untied),
+             ("untied d-dim softmax -> n-dim softmax tied to the map (authors' unit)", authors, authors_untied),
+             *[(f"{what} (alone, on our unit)", row, define) for what, row in _PARTS],
+             ("all of the authors' unit (on our unit)", authors, define),
+             ("the paper's design, our unit, against the standard model", define, base),
+             ("the paper's design, authors' unit, against the standard model", authors, base)]
+
+
+COMPONENTS: Dict[str, Pairs] = {
+    "define_awd": _define_pairs("awd", "awd-out-n", "awd-untied", "awd-define", "awd-define-authors",
+                                "awd-define-untied"),
+    "define_mt": _define_pairs("base", "base-out-n", "base-untied", "base-define", "base-define-authors",
+                               "base-define-authors-untied"),
+}
+
+
+def _value(table: dict, row: str, metric: str) -> Optional[float]:
+    try:
+        return float(table[row][metric])
+    except (KeyError, ValueError):
+        return None
+
+
+def change(table: dict, row: str, ref: str, metric: str) -> Optional[str]:
+    """``"+12.3%"`` for a perplexity (relative), ``"-0.42"`` for BLEU (points); None if a row is missing."""
+    a, b = _value(table, row, metric), _value(table, ref, metric)
+    if a is None or b is None:
+        return None
+    return f"{a - b:+.2f}" if metric == "BLEU" else f"{100 * (a / b - 1):+.1f}%"
+
+
+def costs_markdown(pairs: Pairs, table: dict, metric: str) -> str:
+    """One line per pair: the change, the two rows with their metric, the change in the metric and in
+    parameters; "" when no pair has both rows (nothing to say yet)."""
+    name, unit = ("BLEU", "BLEU points") if metric == "BLEU" else ("test ppl", "test perplexity")
+    lines = [f"| change | row | against | {name}, row vs against | change in {unit} | change in params |",
+             "|---|---|---|---|---|---|"]
+    measured = 0
+    for what, row, ref in pairs:
+        delta = change(table, row, ref, metric)
+        values = " vs ".join(f"{v:.2f}" if v is not None else "not run yet"
+                             for v in (_value(table, row, metric), _value(table, ref, metric)))
+        pa, pb = _value(table, row, "params"), _value(table, ref, "params")
+        dparams = f"{int(pa - pb):+,}" if pa is not None and pb is not None else "-"
+        measured += delta is not None
+        lines.append(f"| {what} | {row} | {ref} | {values} | {delta or '-'} | {dparams} |")
+    return "\n".join(lines) if measured else ""
