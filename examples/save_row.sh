@@ -20,7 +20,10 @@ fi
         [ -f "$log" ] || continue
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000
-        grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" | tail -n 30 | cut -c1-400
+        # every validation line (scripts/learning_curves.py plots them), then the last of the rest
+        grep -E "valid on 'valid' subset" "$log" | cut -c1-400 || true
+        grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" \
+            | grep -vE "valid on 'valid' subset" | tail -n 30 | cut -c1-400 || true
     done
 } > "$dest/$row.log"
 echo "saved $dest/$row.tsv and $dest/$row.log"

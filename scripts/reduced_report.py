@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from component_costs import COMPONENTS, costs_markdown  # noqa: E402
+from learning_curves import plot_curves, row_name, valid_curve  # noqa: E402
 from results_table import read_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,6 +259,16 @@ def load_tables(work_dirs):
     return {recipe: read_results(fs)[1] for recipe, fs in by_recipe.items()}
 
 
+def curve_logs(recipe: str, work_dirs) -> dict:
+    """{row: log path} of the recipe's kept rows, then of rows still in --work folders (these win)."""
+    logs = {row_name(f): f for f in sorted((REPO / "examples" / recipe / "results").glob("*.log"))}
+    for w in work_dirs:
+        for f in sorted(Path(w).rglob("logs/train.*.log"), key=lambda f: f.stat().st_mtime):
+            if recipe in f.parts:
+                logs[row_name(f)] = f
+    return logs
+
+
 BEGIN, END = "<!-- reduced-report: begin (written by scripts/reduced_report.py) -->", "<!-- reduced-report: end -->"
 
 
@@ -299,10 +310,19 @@ def main(argv=None):
             if kind in COMPONENTS else ""
         section += [f"\nWhat each change costs (one row against the row it differs from by that change only):\n\n{costs}"] \
             if costs else []
-        drawn = png and not args.no_plots and plot(rows, table, args.root / "examples" / recipe / png, title,
+        draw = png and not args.no_plots and (args.root / "examples" / recipe).is_dir()
+        drawn = draw and plot(rows, table, args.root / "examples" / recipe / png, title,
                                                     k_sweep=rows[0] == "k1")
-        out += section + ([f"\nplot: [`examples/{recipe}/{png}`](examples/{recipe}/{png})"] if drawn else [])
-        per_recipe.setdefault(recipe, [intro]).extend(section + ([f"\nplot: [`{png}`]({png})"] if drawn else []))
+        figures = [png] if drawn else []
+        if draw:
+            logs = curve_logs(recipe, args.work)
+            curves = {r: valid_curve(logs[r].read_text(errors="replace")) for r in rows if r in logs and r in table}
+            curves_png = png.replace(".png", "_curves.png")
+            if plot_curves(curves, args.root / "examples" / recipe / curves_png,
+                           "REDUCED SCALE - validation perplexity per epoch - " + title):
+                figures.append(curves_png)
+        out += section + [f"\nplot: [`examples/{recipe}/{f}`](examples/{recipe}/{f})" for f in figures]
+        per_recipe.setdefault(recipe, [intro]).extend(section + [f"\nplot: [`{f}`]({f})" for f in figures])
     text = "\n".join(out) + "\n"
     print(text)
     if args.out:
