@@ -473,7 +473,7 @@ def test_legacy_checkpoint_layout_loads_to_identical_embeddings_and_tied_logits(
     old = legacy_state_dict(src)
     # built as fairseq builds it from the old saved config (no define_reduce: the default, norm)
     dst = DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
-    with pytest.warns(UserWarning, match="predates --define-reduce"):
+    with pytest.warns(UserWarning, match="trained with --define-reduce linear --define-widths linear"):
         dst.load_state_dict(old)  # strict: map_scale is supplied, the reduce norm dropped
     assert dst.reduce_norm is None
     tokens = torch.randint(0, 30, (4, 6))

@@ -38,13 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .compact_input import CompactInputEmbedding
+from .define_layout import REDUCE_STEPS, describe, matching_options, module_shapes, saved_shapes
 from .errors import CompactConfigError
 from .factory import register_input_embedding
 from .hierarchical_group_transform import ACTIVATIONS, HierarchicalGroupTransform, plan_levels
 from .options import get_option
 from .standard_embedding import StandardEmbedding
-
-REDUCE_STEPS = ("norm", "linear", "authors")
 
 
 def _prelu_free(x):  # the authors' output block has no per-group PReLU: a fixed 0.25 slope
@@ -109,6 +108,10 @@ class DeFINEEmbedding(CompactInputEmbedding):
             if not 0.0 <= p < 1.0:
                 raise CompactConfigError(flag, f"{p} is not a dropout probability in [0, 1)", f"use e.g. {flag} 0.1")
         plan = plan_levels(map_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim)  # validate first
+        # every constructor argument but the sizes: a checkpoint of another layout rebuilds from them
+        self.options = dict(map_dim=map_dim, expand_dim=expand_dim, levels=levels, max_groups=max_groups,
+                            transform=transform, activation=activation, reduce=reduce, widths=widths,
+                            level_norm=level_norm, init=init, dropout=dropout, map_dropout=map_dropout)
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
         nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
         if padding_idx is not None:
@@ -184,15 +187,31 @@ class DeFINEEmbedding(CompactInputEmbedding):
             table = state_dict[table_key]
             state_dict[table_key] = table / table.size(1) ** 0.5
             state_dict[scale_key] = torch.tensor(float(table.size(1)) ** 0.5)
-        # checkpoints written before --define-reduce had only the plain linear reduce (their saved
-        # config has no define_reduce, so the model was built with the default norm): drop the norm
-        if (self.reduce_norm is not None and prefix + "reduce.weight" in state_dict
-                and prefix + "reduce_norm.weight" not in state_dict):
-            warnings.warn("DeFINE: this checkpoint predates --define-reduce and was trained with the "
-                          "plain linear reduce step; loading it that way (--define-reduce linear)")
-            self.reduce_norm = None
+        self._adopt_saved_layout(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+    def _adopt_saved_layout(self, state_dict, prefix) -> None:
+        """A checkpoint written before a structural flag existed has no value for it in its config,
+        so fairseq builds the unit with today's default: if the saved tensors do not fit this unit
+        but fit another reduce / widths / level-norm layout (:mod:`.define_layout`), rebuild the
+        expand and reduce steps in that layout, so the checkpoint computes what it was trained to.
+        The map table is kept (a tied softmax holds it). Anything else is left to the loader's
+        own size-mismatch error."""
+        saved = saved_shapes(state_dict, prefix)
+        if not saved or "map_layer.weight" not in saved or saved == module_shapes(self):
+            return
+        build = lambda **o: DeFINEEmbedding(self.num_embeddings, self.embedding_dim, self.padding_idx, **o)  # noqa: E731
+        found = matching_options(build, self.options, saved)
+        if not found:
+            return
+        configured, options = self.options, found[0]
+        twin = build(**options).to(self.map_layer.weight.device, self.map_layer.weight.dtype)
+        for name in ("expand", "reduce", "reduce_norm", "reduce_dropout", "map_dropout"):
+            setattr(self, name, getattr(twin, name))
+        self.reduce_kind, self.options = twin.reduce_kind, options
+        warnings.warn(f"DeFINE: this checkpoint's unit was trained with {describe(options)}, not the configured "
+                      f"{describe(configured)}; loaded as trained (pass those flags to train it further the same way)")
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cached_table is not None and not self.training:
