@@ -190,10 +190,13 @@ generate() {
 }
 
 # The DeFINE unit as its authors' code builds it (examples/ptb_awd_define/README.md, "DeFINE as
-# its authors built it"), and its parts one at a time as "row:flags", each added on top of a
-# recipe's own DeFINE row (the ablation of the AWD-LSTM and Multi30k recipes)
+# its authors built it"; the flags' defaults since it measured best), our earlier unit (the
+# recipes' awd-define / base-define rows), and the authors' parts one at a time as "row:flags",
+# each added on top of our unit (the ablation of the AWD-LSTM and Multi30k recipes)
 DEFINE_AUTHORS=(--define-widths authors --define-reduce authors --define-level-norm shared --define-init xavier
                 --define-dropout 0.1 --define-map-dropout 0.1)
+DEFINE_OURS=(--define-widths linear --define-reduce norm --define-level-norm group --define-init uniform
+             --define-dropout 0 --define-map-dropout 0)
 DEFINE_PARTS=("define-reduce-authors:--define-reduce authors"
               "define-dropout:--define-dropout 0.1 --define-map-dropout 0.1"
               "define-widths-authors:--define-widths authors"

@@ -146,7 +146,14 @@ def main(argv=None):
                    help="training updates of 2,048 tokens per model, the same for all four (default 300)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--tiny", action="store_true", help="smoke test: small cut of the corpus, 8 updates per model")
+    p.add_argument("--only", default="", metavar="WORDS",
+                   help="train only the models whose name contains one of these comma-separated words, e.g. "
+                        "--only define,adaptive (default: all four)")
     args = p.parse_args(argv)
+    wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+    names = [m[0] for m in models_for(100, args.hidden)]
+    if wanted and not any(w in n.lower() for n in names for w in wanted):
+        p.error(f"--only {args.only}: no model name contains it; the models are: {'; '.join(names)}")
     t0 = time.time()
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -170,7 +177,7 @@ def main(argv=None):
     updates = 8 if args.tiny else args.updates_per_model
 
     results = []
-    models = models_for(vocab, args.hidden)
+    models = [m for m in models_for(vocab, args.hidden) if not wanted or any(w in m[0].lower() for w in wanted)]
     for i, (name, model_flags, crit_flags) in enumerate(models, 1):
         stage(f"3/5 fairseq-train {i}/{len(models)}: {name}")
         save = work / f"model{i}"

@@ -21,6 +21,15 @@ from fairseq_compactemb.modules.hierarchical_group_transform import (
 from fairseq_compactemb.modules.standard_embedding import StandardEmbedding
 
 
+# our earlier unit (the default until the authors' unit measured better, examples/ptb_awd_define):
+# most tests below check its arithmetic by hand; the authors' unit, today's default, has its own
+OURS = dict(reduce="norm", widths="linear", level_norm="group", init="uniform", dropout=0.0, map_dropout=0.0)
+
+
+def ours_unit(*args, **kw):
+    return DeFINEEmbedding(*args, **dict(OURS, **kw))
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
@@ -136,7 +145,7 @@ def test_hgt_group_and_linear_against_hand_reference():
 @pytest.mark.parametrize("activation,reduce", [("gelu", "norm"), ("relu", "linear"), ("prelu", "norm")])
 def test_one_level_one_group_is_linear_layernorm_activation(variant, activation, reduce):
     """N=1, g=1: every variant is  act(LayerNorm(e W + b)), then reduce; built by hand."""
-    emb = randomise(DeFINEEmbedding(20, 6, None, map_dim=5, expand_dim=7, levels=1, max_groups=1,
+    emb = randomise(ours_unit(20, 6, None, map_dim=5, expand_dim=7, levels=1, max_groups=1,
                                     transform=variant, activation=activation, reduce=reduce))
     layer = emb.expand.levels[0]
     tokens = torch.tensor([[0, 3, 19], [7, 7, 1]])
@@ -171,7 +180,7 @@ def test_widths_rounding_rule():
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("n,k,levels,g_max", [(8, 32, 1, 1), (8, 32, 3, 4), (16, 48, 4, 8), (4, 64, 5, 2)])
 def test_output_shapes(variant, n, k, levels, g_max):
-    emb = DeFINEEmbedding(30, 10, 0, map_dim=n, expand_dim=k, levels=levels, max_groups=g_max,
+    emb = ours_unit(30, 10, 0, map_dim=n, expand_dim=k, levels=levels, max_groups=g_max,
                           transform=variant)
     assert emb.expand(torch.randn(2, 3, n)).shape == (2, 3, k)
     assert emb.expand.widths[-1] == k and len(emb.expand.levels) == levels
@@ -181,7 +190,7 @@ def test_output_shapes(variant, n, k, levels, g_max):
 
 
 def test_padding_gives_zeros_and_no_map_gradient():
-    emb = DeFINEEmbedding(12, 6, padding_idx=2, map_dim=4, expand_dim=8, levels=2, max_groups=2)
+    emb = ours_unit(12, 6, padding_idx=2, map_dim=4, expand_dim=8, levels=2, max_groups=2)
     tokens = torch.tensor([[2, 5, 2, 7], [1, 2, 2, 2]])
     out = emb(tokens)
     assert torch.equal(out[tokens == 2], torch.zeros(5, 6))
@@ -191,7 +200,7 @@ def test_padding_gives_zeros_and_no_map_gradient():
 
 
 def test_unique_id_path_equals_per_position_computation():
-    emb = DeFINEEmbedding(50, 6, None, map_dim=8, expand_dim=16, levels=3, max_groups=4)
+    emb = ours_unit(50, 6, None, map_dim=8, expand_dim=16, levels=3, max_groups=4)
     tokens = torch.randint(0, 50, (3, 11))
     per_position = emb.vectors(tokens.reshape(-1)).reshape(3, 11, 6)
     torch.testing.assert_close(emb(tokens), per_position)
@@ -212,7 +221,7 @@ def test_gradcheck_float64(variant):
 
 
 def test_gradcheck_embedding_map_table_float64():
-    emb = randomise(DeFINEEmbedding(6, 3, 1, map_dim=4, expand_dim=8, levels=2, max_groups=2,
+    emb = randomise(ours_unit(6, 3, 1, map_dim=4, expand_dim=8, levels=2, max_groups=2,
                                     activation="gelu")).double()
     tokens = torch.tensor([[0, 1, 5], [5, 2, 3]])
     table = emb.map_layer.weight.detach().clone().requires_grad_(True)
@@ -225,7 +234,7 @@ def test_gradcheck_embedding_map_table_float64():
 
 # -- inference cache / export ------------------------------------------------------------------
 def make_emb():
-    return DeFINEEmbedding(40, 6, padding_idx=1, map_dim=8, expand_dim=16, levels=3, max_groups=4)
+    return ours_unit(40, 6, padding_idx=1, map_dim=8, expand_dim=16, levels=3, max_groups=4)
 
 
 def test_cache_equals_uncached_and_is_a_lookup():
@@ -310,10 +319,14 @@ def cfg(**kw):
 def test_built_from_config_through_the_factory():
     emb = build_input_embedding(cfg(define_activation="prelu"), 50, 12, 1)
     assert isinstance(emb, DeFINEEmbedding)
-    assert emb.reduce_norm is not None  # the default --define-reduce norm
+    # the defaults: the authors' unit (widths linspace(8, 32, 3)[1:] rounded to multiples of 8, the
+    # last level outputs d; groups 4, 2, 1; the reduce reads concat(map output, last level))
+    assert emb.expand.widths == (24, 32, 12) and emb.expand.groups == (4, 2, 1)
+    assert emb.map_layer.weight.shape == (50, 8) and emb.reduce.weight.shape == (12, 12 + 8)
+    assert emb.reduce_kind == "authors" and emb.options["dropout"] == emb.options["map_dropout"] == 0.1
+    ours = build_input_embedding(cfg(define_reduce="norm", define_widths="linear", define_level_norm="group"), 50, 12, 1)
+    assert ours.expand.widths == (16, 24, 32) and ours.reduce.weight.shape == (12, 32) and ours.reduce_norm is not None
     assert build_input_embedding(cfg(define_reduce="linear"), 50, 12, 1).reduce_norm is None
-    assert emb.expand.widths == (16, 24, 32) and emb.expand.groups == (4, 2, 1)
-    assert emb.map_layer.weight.shape == (50, 8) and emb.reduce.weight.shape == (12, 32)
 
 
 @pytest.mark.parametrize("overrides,flag", [
@@ -329,8 +342,8 @@ def test_built_from_config_through_the_factory():
     (dict(define_map_dim=10), "--define-map-dim"),
     (dict(define_map_dim=10, define_transform="group"), "--define-map-dim"),
     # expand dim not divisible by the groups of the last level
-    (dict(define_expand_dim=33, define_levels=2), "--define-expand-dim"),   # last level: 2 groups
-    (dict(define_expand_dim=30, define_transform="group"), "--define-expand-dim"),  # 4 groups
+    (dict(define_expand_dim=33, define_levels=2, define_widths="linear"), "--define-expand-dim"),  # last level: 2 groups
+    (dict(define_expand_dim=30, define_transform="group", define_widths="linear"), "--define-expand-dim"),  # 4 groups
 ])
 def test_config_errors_name_the_flag(overrides, flag):
     with pytest.raises(CompactConfigError, match=flag):
@@ -345,7 +358,7 @@ def test_valid_edge_configs_are_accepted():
 # -- parameter count ---------------------------------------------------------------------------
 def test_parameter_count_by_hand():
     # V=100, d=16, n=8, k=64, N=3, g_max=4 -> widths 28, 46, 64; groups 4, 2, 1
-    emb = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4)
+    emb = ours_unit(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4)
     table = 100 * 8
     level0 = 8 * 28 // 4 + 28 + 2 * 28                # weight/g + bias + LayerNorm scale/shift
     level1 = (8 + 28) * 46 // 2 + 46 + 2 * 46         # input: map output mixed with level 0
@@ -354,10 +367,10 @@ def test_parameter_count_by_hand():
     reduce_norm = 2 * 16                              # --define-reduce norm (the default)
     assert emb.num_parameters() == table + level0 + level1 + level2 + reduce + reduce_norm == 6626
     assert emb.standard_parameters() == 100 * 16
-    prelu = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4,
+    prelu = ours_unit(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4,
                             activation="prelu")
     assert prelu.num_parameters() == 6626 + 4 + 2 + 1  # one slope per group
-    linear = DeFINEEmbedding(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4, reduce="linear")
+    linear = ours_unit(100, 16, 1, map_dim=8, expand_dim=64, levels=3, max_groups=4, reduce="linear")
     assert linear.num_parameters() == 6626 - reduce_norm
 
 
@@ -366,7 +379,7 @@ def test_softmax_tied_to_define_shares_the_map_table_exactly():
     from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
 
     torch.manual_seed(0)
-    emb = DeFINEEmbedding(50, 24, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
+    emb = ours_unit(50, 24, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
     out = SoftmaxOutput(50, 8, tied_input=emb)
     assert out.weight is emb.map_layer.weight
     hidden = torch.randn(3, 5, 8)
@@ -388,7 +401,7 @@ def test_softmax_tied_to_define_shares_the_map_table_exactly():
 def test_softmax_tied_to_define_with_wrong_dim_names_the_flags():
     from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
 
-    emb = DeFINEEmbedding(50, 24, map_dim=8, expand_dim=16, levels=2, max_groups=2)
+    emb = ours_unit(50, 24, map_dim=8, expand_dim=16, levels=2, max_groups=2)
     with pytest.raises(CompactConfigError) as e:
         SoftmaxOutput(50, 24, tied_input=emb)
     assert e.value.flag == "--tie-input-output" and "--decoder-output-dim 8" in str(e.value)
@@ -416,7 +429,7 @@ def test_lm_tied_to_define_outputs_map_dim_states(arch):
 def test_initial_vectors_have_the_standard_table_scale(d, n, k, levels, activation):
     # models scale embeddings by sqrt(d) assuming a N(0, d^-0.5) table: DeFINE must start there too
     torch.manual_seed(0)
-    emb = DeFINEEmbedding(3000, d, padding_idx=1, map_dim=n, expand_dim=k, levels=levels,
+    emb = ours_unit(3000, d, padding_idx=1, map_dim=n, expand_dim=k, levels=levels,
                           max_groups=4, activation=activation)
     std = emb(torch.randint(4, 3000, (32, 16))).std().item()
     assert 0.7 * d ** -0.5 < std < 1.3 * d ** -0.5
@@ -442,7 +455,7 @@ def test_translation_model_tied_to_define_projects_to_map_dim():
 def test_map_table_is_stored_at_inverse_sqrt_n_and_scaled_on_input():
     torch.manual_seed(0)
     n = 64
-    emb = DeFINEEmbedding(4000, 32, padding_idx=1, map_dim=n, expand_dim=128, levels=2, max_groups=2)
+    emb = ours_unit(4000, 32, padding_idx=1, map_dim=n, expand_dim=128, levels=2, max_groups=2)
     table = emb.map_layer.weight
     assert abs(table.std().item() - n ** -0.5) < 0.05 * n ** -0.5
     assert torch.equal(table[1], torch.zeros(n))
@@ -468,11 +481,11 @@ def test_legacy_checkpoint_layout_loads_to_identical_embeddings_and_tied_logits(
     from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
 
     torch.manual_seed(0)
-    src = randomise(DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2,
+    src = randomise(ours_unit(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2,
                                     reduce="linear"))
     old = legacy_state_dict(src)
     # built as fairseq builds it from the old saved config (no define_reduce: the default, norm)
-    dst = DeFINEEmbedding(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
+    dst = ours_unit(30, 12, padding_idx=1, map_dim=8, expand_dim=16, levels=2, max_groups=2)
     with pytest.warns(UserWarning, match="trained with --define-reduce linear --define-widths linear"):
         dst.load_state_dict(old)  # strict: map_scale is supplied, the reduce norm dropped
     assert dst.reduce_norm is None
@@ -496,7 +509,7 @@ def test_tied_output_trains_like_an_untied_softmax_under_sgd():
     from fairseq_compactemb.modules.softmax_output import SoftmaxOutput
 
     torch.manual_seed(0)
-    emb = DeFINEEmbedding(40, 12, None, map_dim=16, expand_dim=32, levels=2, max_groups=2)
+    emb = ours_unit(40, 12, None, map_dim=16, expand_dim=32, levels=2, max_groups=2)
     tied = SoftmaxOutput(40, 16, tied_input=emb)
     untied = SoftmaxOutput(40, 16)
     with torch.no_grad():
@@ -513,7 +526,7 @@ def test_reduce_norm_bounds_the_vectors_whatever_the_reduce_weights():
     """With --define-reduce norm a runaway reduce layer (what SGD at lr 30 did to the plain
     linear one) cannot blow the vectors up: scaling its weights and bias changes nothing."""
     torch.manual_seed(0)
-    emb = DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2)
+    emb = ours_unit(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2)
     tokens = torch.arange(50)
     before = emb(tokens)
     assert abs(before.std().item() - 24 ** -0.5) < 0.2 * 24 ** -0.5  # the standard table's scale
@@ -522,7 +535,7 @@ def test_reduce_norm_bounds_the_vectors_whatever_the_reduce_weights():
         emb.reduce.bias.mul_(100)
     # equal up to the LayerNorm eps (1e-5 against a pre-norm variance of ~5e-3 before scaling)
     torch.testing.assert_close(emb(tokens), before, rtol=1e-2, atol=2e-3)
-    plain = DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="linear")
+    plain = ours_unit(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="linear")
     with torch.no_grad():
         plain.reduce.weight.mul_(100)
     assert plain(tokens).std() > 10 * before.std()
@@ -530,7 +543,7 @@ def test_reduce_norm_bounds_the_vectors_whatever_the_reduce_weights():
 
 def test_unknown_reduce_step_names_the_flag():
     with pytest.raises(CompactConfigError, match="--define-reduce"):
-        DeFINEEmbedding(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="mlp")
+        ours_unit(50, 24, None, map_dim=8, expand_dim=32, levels=2, max_groups=2, reduce="mlp")
 
 
 # -- the authors' DeFINE unit, piece by piece (issue: DeFINE as its authors built it) -------------
@@ -542,7 +555,7 @@ AUTHORS = dict(widths="authors", reduce="authors", level_norm="shared", init="xa
                          ids=["all", "reduce", "widths", "level-norm", "init", "dropout"])
 def test_authors_variants_shapes_gradients_and_round_trip(variant):
     torch.manual_seed(0)
-    emb = DeFINEEmbedding(300, 24, padding_idx=1, map_dim=16, expand_dim=64, levels=3, max_groups=4, **variant)
+    emb = ours_unit(300, 24, padding_idx=1, map_dim=16, expand_dim=64, levels=3, max_groups=4, **variant)
     tokens = torch.randint(0, 300, (3, 7))
     tokens[0, 0] = 1
     out = emb(tokens)
@@ -551,7 +564,7 @@ def test_authors_variants_shapes_gradients_and_round_trip(variant):
     for name, p in emb.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     emb.eval()  # dropout off: deterministic, and the cached table equals the computed vectors
-    again = DeFINEEmbedding(300, 24, padding_idx=1, map_dim=16, expand_dim=64, levels=3, max_groups=4, **variant)
+    again = ours_unit(300, 24, padding_idx=1, map_dim=16, expand_dim=64, levels=3, max_groups=4, **variant)
     again.load_state_dict(emb.state_dict())
     again.eval()
     with torch.no_grad():
@@ -568,20 +581,20 @@ def test_authors_layout_widths_groups_and_output_block():
     # linspace(128, 1024, 7)[1:] rounded up to multiples of max(g_l, g_l+1, 8); the last level gives d
     assert [s.out_dim for s in plan] == [280, 432, 576, 728, 880, 1024, 400]
     assert [s.in_dim for s in plan] == [128, 408, 560, 704, 856, 1008, 1152]  # + n: the skip to e
-    emb = DeFINEEmbedding(50, 40, map_dim=16, expand_dim=64, levels=3, max_groups=2, widths="authors",
+    emb = ours_unit(50, 40, map_dim=16, expand_dim=64, levels=3, max_groups=2, widths="authors",
                           reduce="authors", level_norm="shared")
     assert emb.reduce.in_features == 40 + 16  # concat(map output, last level)
     assert torch.equal(emb.reduce_norm.weight, torch.ones(40))  # LayerNorm gain 1
     lvl = emb.expand.levels[0]
     assert lvl.norm_weight.shape == (1, lvl.linear.out_dim // lvl.linear.groups)  # one affine for all groups
     assert max(emb.expand.levels[0].linear.bias.abs().max(), 0) > 0  # default init here: uniform biases
-    x = DeFINEEmbedding(50, 40, map_dim=16, expand_dim=64, levels=3, max_groups=2, init="xavier")
+    x = ours_unit(50, 40, map_dim=16, expand_dim=64, levels=3, max_groups=2, init="xavier")
     assert all(float(l.linear.bias.abs().max()) == 0 for l in x.expand.levels)
 
 
 def test_dropout_masks_are_per_position_in_training():
     torch.manual_seed(0)
-    emb = DeFINEEmbedding(30, 8, map_dim=8, expand_dim=16, levels=2, max_groups=2, dropout=0.5)
+    emb = ours_unit(30, 8, map_dim=8, expand_dim=16, levels=2, max_groups=2, dropout=0.5)
     tokens = torch.full((1, 6), 5)
     out = emb(tokens)[0]
     assert not all(torch.equal(out[0], out[i]) for i in range(1, 6))  # same word, different masks
@@ -598,20 +611,30 @@ def test_new_define_flags_errors_name_the_flag(kw, flag):
     args = dict(map_dim=16, expand_dim=64, levels=3, max_groups=4)
     args.update(kw)
     with pytest.raises(CompactConfigError, match=flag):
-        DeFINEEmbedding(50, 24, **args)
+        ours_unit(50, 24, **args)
 
 
-def test_defaults_build_the_same_module_as_before_the_new_flags():
-    """Checkpoints of the default layout (every earlier one) keep loading as they were trained:
-    the same tensor names and shapes as the plain constructor, no new parameters."""
+def test_defaults_are_the_authors_unit_in_the_module_and_the_flags():
+    """The plain constructor and the fairseq flags default to the same unit, the authors' (the best
+    measured); our earlier unit is one set of flags away (OURS) and its checkpoints name it."""
+    import inspect
+
+    from fairseq_compactemb.modules.options import EmbeddingOptions
+
     torch.manual_seed(0)
     a = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4)
-    b = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4, widths="linear", reduce="norm",
-                        level_norm="group", init="uniform", dropout=0.0, map_dropout=0.0)
+    b = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4, widths="authors",
+                        reduce="authors", level_norm="shared", init="xavier", dropout=0.1, map_dropout=0.1)
     assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
+    assert a.options == b.options
     b.load_state_dict(a.state_dict())
     tokens = torch.randint(0, 100, (2, 5))
-    torch.testing.assert_close(a(tokens), b(tokens))
+    torch.testing.assert_close(a.eval()(tokens), b.eval()(tokens))
+    signature = inspect.signature(DeFINEEmbedding.__init__).parameters
+    fields = EmbeddingOptions.__dataclass_fields__
+    for name in ("reduce", "widths", "level_norm", "init", "dropout", "map_dropout", "transform", "activation"):
+        assert fields["define_" + name].default == signature[name].default, name
+    assert {k: signature[k].default for k in OURS} != OURS  # the earlier unit is not the default any more
 
 
 MT_TINY = ["--encoder-layers", "1", "--decoder-layers", "1", "--encoder-embed-dim", "64", "--decoder-embed-dim", "64",
@@ -624,7 +647,7 @@ AUTHORS_FLAGS = ["--define-widths", "authors", "--define-reduce", "authors", "--
 
 def unscaled_copy(emb):
     """The same unit with out_scale 1: what the authors' code feeds its transformer."""
-    twin = DeFINEEmbedding(emb.num_embeddings, emb.embedding_dim, emb.padding_idx, map_dim=emb.map_layer.embedding_dim,
+    twin = ours_unit(emb.num_embeddings, emb.embedding_dim, emb.padding_idx, map_dim=emb.map_layer.embedding_dim,
                            expand_dim=64, levels=3, max_groups=4, **AUTHORS)
     state = dict(emb.state_dict(), out_scale=torch.tensor(1.0))
     twin.load_state_dict(state)
@@ -644,7 +667,7 @@ def test_authors_unit_enters_fairseq_transformers_unscaled_as_in_the_authors_cod
     m = build_for_vocab("compact_transformer", 200, MT_TINY + AUTHORS_FLAGS + ["--no-scale-embedding"], meta=False)
     assert m.encoder.embed_tokens.out_scale.item() == 1.0
     # the norm reduce starts at the standard table's scale, which assumes fairseq's sqrt(d): unchanged
-    m = build_for_vocab("compact_transformer", 200, MT_TINY, meta=False)
+    m = build_for_vocab("compact_transformer", 200, MT_TINY + ["--define-reduce", "norm"], meta=False)
     assert m.encoder.embed_tokens.out_scale.item() == 1.0
     # a language model's decoder and Transformer-XL undo their own scale; an LSTM has none
     lm_flags = ["--decoder-layers", "1", "--decoder-embed-dim", "64", "--decoder-ffn-embed-dim", "32",

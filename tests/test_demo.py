@@ -58,6 +58,18 @@ def test_demo_tiny_on_your_own_folder_idle_and_under_load(tmp_path):
     # the compact methods use fewer embedding parameters than the standard softmax model
     assert all(r["embedding_params"] < results[0]["embedding_params"] for r in results[1:])
     assert (tmp_path / "ppl_vs_params.png").stat().st_size > 1000
+
+    # --only reruns one model: the same flags, seed and data give the same perplexity
+    one = subprocess.run([sys.executable, str(REPO / "scripts" / "demo.py"), "--tiny", "--corpus", str(mine),
+                          "--out", str(out_dir / "only"), "--only", "DEFINE"], capture_output=True, text=True,
+                         timeout=900, env=env)
+    assert one.returncode == 0 and "3/5 fairseq-train 1/1: DeFINE" in one.stdout, one.stderr[-3000:]
+    only = json.loads((out_dir / "only" / "results.json").read_text())
+    assert [r["model"] for r in only] == [results[3]["model"]] and only[0]["test_ppl"] == results[3]["test_ppl"]
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "demo.py"), "--only", "lstm"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+        "demo.py: error: --only lstm: no model name contains it; the models are: standard softmax;")
     assert "| standard softmax |" in (tmp_path / "results.md").read_text()
 
     rep = subprocess.run([sys.executable, "-m", "fairseq_compactemb.report", str(tmp_path / "model3" / "checkpoint_last.pt")],

@@ -55,7 +55,7 @@ lm_row() {  # lm_row ROW FLAGS...
 lm_row awd                                   # standard input, tied softmax (24M at V=10k)
 # DeFINE input; as in the paper the last LSTM layer outputs n-dim states scored against the
 # V x n map table (softmax tied to the map layer: --tie-input-output sets --decoder-output-dim n)
-lm_row awd-define "${DEFINE[@]}" --tie-input-output
+lm_row awd-define "${DEFINE[@]}" "${DEFINE_OURS[@]}" --tie-input-output  # our earlier unit
 
 # ---- what the n-dim output costs (README: "what the low-dimensional output costs") ----------
 lm_row awd-out-n --decoder-output-dim "$MAP_DIM" --no-tie-input-output  # standard input, untied n-dim softmax
@@ -68,12 +68,12 @@ lm_row awd-define-untied "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-ou
 lm_row awd-define-authors "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
 for part in "${DEFINE_PARTS[@]}"; do
     read -r -a flags <<< "${part#*:}"
-    lm_row "${part%%:*}" "${DEFINE[@]}" "${flags[@]}" --tie-input-output
+    lm_row "${part%%:*}" "${DEFINE[@]}" "${DEFINE_OURS[@]}" "${flags[@]}" --tie-input-output
 done
 
 # ---- expansion transform ablation (--define-transform), everything else as awd-define ----------
 for t in linear group hgt define_no_mixer; do
-    lm_row "transform-$t" "${DEFINE[@]}" --tie-input-output --define-transform "$t"
+    lm_row "transform-$t" "${DEFINE[@]}" "${DEFINE_OURS[@]}" --tie-input-output --define-transform "$t"
 done
 # the last row of that table (--define-transform define) is awd-define above
 

@@ -72,7 +72,7 @@ fi
 if want base-define; then
     # DeFINE input shared by encoder and decoder; as the DeFINE paper, the output is learned in the
     # low n-dim space: the decoder projects to n and the softmax is tied to the V x n map table
-    train base-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" --tie-input-output
+    train base-define "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_OURS[@]}" --tie-input-output  # our earlier unit
     generate base-define "$BIN" "${SCORE[@]}"
 fi
 if want base-define-authors; then  # the authors' DeFINE unit (examples/ptb_awd_define/README.md)
@@ -99,7 +99,7 @@ for part in "${DEFINE_PARTS[@]}"; do
     row="${part%%:*}"
     want "$row" || continue
     read -r -a flags <<< "${part#*:}"
-    train "$row" "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${flags[@]}" --tie-input-output
+    train "$row" "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_OURS[@]}" "${flags[@]}" --tie-input-output
     generate "$row" "$BIN" "${SCORE[@]}"
 done
 print_results

@@ -7,9 +7,17 @@ to ``k`` features (``--define-expand-dim``) by a hierarchical group transformati
 dimension ``d`` by a linear layer ``k -> d``. Parameters: ``V*n`` for the table plus a
 vocabulary-independent expand/reduce part, instead of ``V*d``.
 
-The reduce step (``--define-reduce``) is ``nn.Linear(k, d)`` followed, by default
-(``norm``), by a LayerNorm over the ``d`` features whose gain starts at ``d ** -0.5``; with
-``linear`` it is the plain linear layer. The authors' code (the DeFINE unit kept in their
+Defaults: the unit as the authors' code builds it (``--define-reduce authors --define-widths
+authors --define-level-norm shared --define-init xavier --define-dropout 0.1
+--define-map-dropout 0.1``), which measured best in the reduced PTB AWD-LSTM ablation
+(``examples/ptb_awd_define/README.md``); our earlier unit stays one set of flags away
+(``--define-reduce norm --define-widths linear --define-level-norm group --define-init uniform
+--define-dropout 0 --define-map-dropout 0``), and every checkpoint records which it was trained
+with (one from before a flag existed is recognised by its tensors' shapes: :mod:`.define_layout`).
+
+Our reduce step (``--define-reduce norm``) is ``nn.Linear(k, d)`` followed by a LayerNorm
+over the ``d`` features whose gain starts at ``d ** -0.5``; with ``linear`` it is the plain
+linear layer. The authors' code (the DeFINE unit kept in their
 DeLighT release) also normalises the reduce output (linear, LayerNorm, activation); we keep
 the LayerNorm and leave out the activation, so the vectors stay signed like a standard table's
 (our choice). Under the norm the reduce weights get a full-size (Xavier) init, since the
@@ -62,7 +70,11 @@ class DeFINEEmbedding(CompactInputEmbedding):
         map_dim: n.  expand_dim: k.  levels: N.  max_groups: g_max.
         transform: expand variant (``linear``, ``group``, ``hgt``, ``define_no_mixer``, ``define``).
         activation: ``gelu``, ``relu`` or ``prelu``.
-        reduce: ``norm`` (linear + LayerNorm with gain ``d ** -0.5`` at start) or ``linear``.
+        reduce: ``authors`` (concat(map output, last level) -> linear -> LayerNorm -> activation
+            -> dropout), ``norm`` (linear + LayerNorm with gain ``d ** -0.5`` at start) or ``linear``.
+        widths, level_norm, init: the level plan (:mod:`.define_plan`), LayerNorm affine and init
+            of every level (:class:`.GroupTransformLayer`).  dropout, map_dropout: after every
+            level (and the authors' reduce), on the map output.  Defaults: the authors' unit.
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
     N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
@@ -94,9 +106,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
-                 transform: str = "define", activation: str = "gelu", reduce: str = "norm",
-                 widths: str = "linear", level_norm: str = "group", init: str = "uniform",
-                 dropout: float = 0.0, map_dropout: float = 0.0):
+                 transform: str = "define", activation: str = "gelu", reduce: str = "authors",
+                 widths: str = "authors", level_norm: str = "shared", init: str = "xavier",
+                 dropout: float = 0.1, map_dropout: float = 0.1):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",

@@ -2,11 +2,11 @@
 
 Two layouts (``--define-widths``):
 
-* ``linear`` (ours, the default; see :mod:`.hierarchical_group_transform` for the rounding): level
+* ``linear`` (ours; see :mod:`.hierarchical_group_transform` for the rounding): level
   ``l`` outputs ``n + (k - n) (l + 1) / N`` features, the last one exactly ``k``; groups
   ``g_max, g_max/2, ..., 1`` (then 1).
-* ``authors`` (the DeFINE unit of the authors' DeLighT release, ICLR mode, read for this
-  project): widths ``linspace(n, k, N)[1:]`` for levels ``0 .. N-2``, each rounded up to a multiple
+* ``authors`` (the default: the DeFINE unit of the authors' DeLighT release, ICLR mode, read for
+  this project): widths ``linspace(n, k, N)[1:]`` for levels ``0 .. N-2``, each rounded up to a multiple
   of ``max(g_l, g_{l+1}, 8)``, and the last level outputs the model dimension ``d`` itself; the
   groups count ``1, 2, 4, ...`` up to ``g_max``, restart at 1 when they would exceed it, and the
   list is reversed (``N=3, g_max=4``: ``4, 2, 1``; ``N=7``: ``1, 4, 2, 1, 4, 2, 1``).
@@ -119,7 +119,8 @@ def _authors_widths(n: int, k: int, levels: int, groups: List[int], skip: str, o
         raise ValueError("the authors' layout needs the model dimension out_dim")
     if levels < 2:
         raise CompactConfigError("--define-levels", f"N={levels}: the authors' layout has at least 2 levels "
-                                 "(expansion levels, then one that outputs d)", "use --define-levels >= 2")
+                                 "(expansion levels, then one that outputs d)",
+                                 "use --define-levels >= 2, or --define-widths linear for a single level")
     if n % max(groups):
         raise CompactConfigError("--define-map-dim", f"n={n} is not divisible by the {max(groups)} groups of "
                                  "the widest-grouped level (the mixer splits the map output into that many chunks)",
