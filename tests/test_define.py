@@ -696,3 +696,24 @@ def test_authors_unit_checkpoints_before_out_scale_load_as_they_were_trained():
     again = build_for_vocab("compact_transformer", 200, flags + ["--no-scale-embedding"], meta=False)
     again.load_state_dict(new.state_dict())
     assert again.encoder.embed_tokens.out_scale.item() == pytest.approx(1 / 8)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("n,k,levels,g_max,d", [(8, 32, 3, 4, 16), (16, 48, 4, 8, 24), (4, 64, 5, 2, 10)])
+def test_default_unit_every_variant_shapes_padding_cache_and_gradients(variant, n, k, levels, g_max, d):
+    """The default (authors') unit in every expansion variant: the last level outputs d, padding
+    rows are zero, the cached table equals the computation, dropout acts only in training, and
+    every parameter gets a gradient."""
+    emb = DeFINEEmbedding(30, d, 1, map_dim=n, expand_dim=k, levels=levels, max_groups=g_max, transform=variant)
+    assert emb.expand.widths[-1] == d and emb.reduce.in_features == d + n
+    tokens = torch.randint(0, 30, (3, 7))
+    tokens[0, :2] = 1
+    out = emb(tokens)
+    assert out.shape == (3, 7, d) and torch.equal(out[0, :2], torch.zeros(2, d))
+    out.pow(2).sum().backward()
+    assert all(p.grad is not None for p in emb.parameters())
+    emb.eval()
+    plain = emb(tokens)
+    torch.testing.assert_close(emb(tokens), plain, rtol=0, atol=0)  # no dropout in eval
+    emb.cache_table(chunk_size=7)
+    torch.testing.assert_close(emb(tokens), plain, rtol=0, atol=1e-6)
