@@ -269,6 +269,21 @@ def curve_logs(recipe: str, work_dirs) -> dict:
     return logs
 
 
+def draw_figures(args, recipe, rows, table, png, title) -> list:
+    """Draw the experiment's figures into ``examples/<recipe>/`` (the metric against parameters, and
+    the validation perplexity per epoch of its finished rows); their file names."""
+    folder = args.root / "examples" / recipe
+    if not png or args.no_plots or not folder.is_dir():
+        return []
+    figures = [png] if plot(rows, table, folder / png, title, k_sweep=rows[0] == "k1") else []
+    logs = curve_logs(recipe, args.work)
+    curves = {r: valid_curve(logs[r].read_text(errors="replace")) for r in rows if r in logs and r in table}
+    curves_png = png.replace(".png", "_curves.png")
+    if plot_curves(curves, folder / curves_png, "REDUCED SCALE - validation perplexity per epoch - " + title):
+        figures.append(curves_png)
+    return figures
+
+
 BEGIN, END = "<!-- reduced-report: begin (written by scripts/reduced_report.py) -->", "<!-- reduced-report: end -->"
 
 
@@ -310,17 +325,7 @@ def main(argv=None):
             if kind in COMPONENTS else ""
         section += [f"\nWhat each change costs (one row against the row it differs from by that change only):\n\n{costs}"] \
             if costs else []
-        draw = png and not args.no_plots and (args.root / "examples" / recipe).is_dir()
-        drawn = draw and plot(rows, table, args.root / "examples" / recipe / png, title,
-                                                    k_sweep=rows[0] == "k1")
-        figures = [png] if drawn else []
-        if draw:
-            logs = curve_logs(recipe, args.work)
-            curves = {r: valid_curve(logs[r].read_text(errors="replace")) for r in rows if r in logs and r in table}
-            curves_png = png.replace(".png", "_curves.png")
-            if plot_curves(curves, args.root / "examples" / recipe / curves_png,
-                           "REDUCED SCALE - validation perplexity per epoch - " + title):
-                figures.append(curves_png)
+        figures = draw_figures(args, recipe, rows, table, png, title)
         out += section + [f"\nplot: [`examples/{recipe}/{f}`](examples/{recipe}/{f})" for f in figures]
         per_recipe.setdefault(recipe, [intro]).extend(section + [f"\nplot: [`{f}`]({f})" for f in figures])
     text = "\n".join(out) + "\n"
