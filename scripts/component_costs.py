@@ -28,7 +28,9 @@ def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str,
              *[(f"{what} (alone, on our unit)", row, define) for what, row in _PARTS],
              ("all of the authors' unit (on our unit)", authors, define),
              ("the paper's design, our unit, against the standard model", define, base),
-             ("the paper's design, authors' unit, against the standard model", authors, base)]
+             ("the paper's design, authors' unit, against the standard model", authors, base),
+             ("the paper's design, the default unit (authors' reduce on ours), against the standard model",
+              "define-reduce-authors", base)]
 
 
 COMPONENTS: Dict[str, Pairs] = {

@@ -22,7 +22,7 @@ def configs(vocab: int, dim: int, cutoffs: str):
         ("projected, e=128", "input", EmbeddingOptions(input_embedding="projected", projected_dim=128)),
         ("adaptive, cutoffs 20k,60k (WT103) / 60k,160k (GBW), factor 4", "input",
          EmbeddingOptions(input_embedding="adaptive", adaptive_cutoffs=cutoffs)),
-        ("define, n=128 k=1024 N=3 (the authors' unit, the default)", "input",
+        ("define, n=128 k=1024 N=3 (the default unit)", "input",
          EmbeddingOptions(input_embedding="define", define_map_dim=128, define_expand_dim=1024, define_levels=3)),
         ("slim, K=8, M=V*K/32 (1/32)", "input",
          EmbeddingOptions(input_embedding="slim", slim_subvectors=k, slim_pool=pool_32)),

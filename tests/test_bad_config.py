@@ -43,7 +43,7 @@ CASES = {
                                             "--define-expand-dim", 31, "--define-levels", 2,
                                             "--define-max-groups", 4, "--define-widths", "linear"],
                                     "--define-expand-dim", "k=31 is not divisible"),
-    "define-authors-one-level": (LSTM + ["--input-embedding", "define", "--define-levels", 1],
+    "define-authors-one-level": (LSTM + ["--input-embedding", "define", "--define-levels", 1, "--define-widths", "authors"],
                                  "--define-levels", "the authors' layout has at least 2 levels"),
     "nce-more-noise-than-vocab": (LSTM + ["--criterion", "nce", "--noise-samples", 100000],
                                   "--noise-samples", "only 4990 words can be sampled"),

@@ -43,6 +43,15 @@ def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
     assert v("define_mt", bleu(base=30.0, base_define=28.61)).startswith("does not hold")
 
 
+def test_define_awd_verdict_takes_the_best_row_of_the_papers_design_ablation_included():
+    v = reduced_report.verdict
+    assert v("define_awd", rows(awd=87.27)) == "not run yet"
+    table = rows(awd=87.27, awd_define=126.41, awd_define_authors=118.23, define_reduce_authors=107.03)
+    table["awd-define-untied"] = {"ppl": "80.0"}  # untied d-dim output: not the paper's design
+    assert v("define_awd", table) == "does not hold (best DeFINE row define-reduce-authors 107.03 vs 87.27: +22.6%)"
+    assert v("define_awd", rows(awd=87.27, define_init_xavier=89.0)).startswith("holds (best DeFINE row define-init")
+
+
 def test_slim_io_verdict_is_per_ratio():
     v = reduced_report.verdict
     assert v("slim_io", {}) == "not run yet"

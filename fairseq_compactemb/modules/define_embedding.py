@@ -7,13 +7,14 @@ to ``k`` features (``--define-expand-dim``) by a hierarchical group transformati
 dimension ``d`` by a linear layer ``k -> d``. Parameters: ``V*n`` for the table plus a
 vocabulary-independent expand/reduce part, instead of ``V*d``.
 
-Defaults: the unit as the authors' code builds it (``--define-reduce authors --define-widths
-authors --define-level-norm shared --define-init xavier --define-dropout 0.1
---define-map-dropout 0.1``), which measured best in the reduced PTB AWD-LSTM ablation
-(``examples/ptb_awd_define/README.md``); our earlier unit stays one set of flags away
-(``--define-reduce norm --define-widths linear --define-level-norm group --define-init uniform
---define-dropout 0 --define-map-dropout 0``), and every checkpoint records which it was trained
-with (one from before a flag existed is recognised by its tensors' shapes: :mod:`.define_layout`).
+Defaults: the best unit measured in the reduced PTB AWD-LSTM ablation
+(``examples/ptb_awd_define/README.md``): the authors' reduce block (``--define-reduce authors``)
+on our levels (``--define-widths linear --define-level-norm group --define-init uniform``,
+no dropout inside the unit). The unit as the authors' code builds it is one set of flags away
+(``--define-widths authors --define-level-norm shared --define-init xavier --define-dropout 0.1
+--define-map-dropout 0.1``), so is our first unit (``--define-reduce norm``), and every checkpoint
+records which it was trained with (one from before a flag existed is recognised by its tensors'
+shapes: :mod:`.define_layout`).
 
 Our reduce step (``--define-reduce norm``) is ``nn.Linear(k, d)`` followed by a LayerNorm
 over the ``d`` features whose gain starts at ``d ** -0.5``; with ``linear`` it is the plain
@@ -74,7 +75,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
             -> dropout), ``norm`` (linear + LayerNorm with gain ``d ** -0.5`` at start) or ``linear``.
         widths, level_norm, init: the level plan (:mod:`.define_plan`), LayerNorm affine and init
             of every level (:class:`.GroupTransformLayer`).  dropout, map_dropout: after every
-            level (and the authors' reduce), on the map output.  Defaults: the authors' unit.
+            level (and the authors' reduce), on the map output.  Defaults: the authors' reduce on our
+            levels (see the module docstring).
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
     N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
@@ -107,8 +109,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
                  transform: str = "define", activation: str = "gelu", reduce: str = "authors",
-                 widths: str = "authors", level_norm: str = "shared", init: str = "xavier",
-                 dropout: float = 0.1, map_dropout: float = 0.1):
+                 widths: str = "linear", level_norm: str = "group", init: str = "uniform",
+                 dropout: float = 0.0, map_dropout: float = 0.0):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",

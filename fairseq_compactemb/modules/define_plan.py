@@ -2,10 +2,10 @@
 
 Two layouts (``--define-widths``):
 
-* ``linear`` (ours; see :mod:`.hierarchical_group_transform` for the rounding): level
+* ``linear`` (ours, the default; see :mod:`.hierarchical_group_transform` for the rounding): level
   ``l`` outputs ``n + (k - n) (l + 1) / N`` features, the last one exactly ``k``; groups
   ``g_max, g_max/2, ..., 1`` (then 1).
-* ``authors`` (the default: the DeFINE unit of the authors' DeLighT release, ICLR mode, read for
+* ``authors`` (the DeFINE unit of the authors' DeLighT release, ICLR mode, read for
   this project): widths ``linspace(n, k, N)[1:]`` for levels ``0 .. N-2``, each rounded up to a multiple
   of ``max(g_l, g_{l+1}, 8)``, and the last level outputs the model dimension ``d`` itself; the
   groups count ``1, 2, 4, ...`` up to ``g_max``, restart at 1 when they would exceed it, and the

@@ -61,10 +61,10 @@ class EmbeddingOptions:
                           "define_no_mixer, define"},
     )
     define_activation: str = field(default="gelu", metadata={"help": "define: gelu, relu or prelu"})
-    # the structural and training choices below default to the DeFINE unit of the authors' code
-    # (the best measured: examples/ptb_awd_define/README.md); our earlier unit is
-    # --define-reduce norm --define-widths linear --define-level-norm group --define-init uniform
-    # --define-dropout 0 --define-map-dropout 0 (checkpoints record what they were trained with)
+    # the defaults below are the best unit measured (examples/ptb_awd_define/README.md): the
+    # authors' reduce block on our levels; the authors' whole unit adds --define-widths authors
+    # --define-level-norm shared --define-init xavier --define-dropout 0.1 --define-map-dropout 0.1
+    # (checkpoints record what they were trained with)
     define_reduce: str = field(
         default="authors",
         metadata={"help": "define: reduce step to d: 'authors' (the authors' output block: concat(map output, "
@@ -72,20 +72,20 @@ class EmbeddingOptions:
                           "LayerNorm with gain d^-0.5 at start) or 'linear' (plain linear)"},
     )
     define_widths: str = field(
-        default="authors", metadata={"help": "define: level widths and groups: 'authors' (linspace(n, k, N) "
+        default="linear", metadata={"help": "define: level widths and groups: 'authors' (linspace(n, k, N) "
                                              "rounded to multiples of 8, the last level outputs d, cycling "
                                              "groups) or 'linear' (n -> k, groups halving from g_max)"})
     define_level_norm: str = field(
-        default="shared", metadata={"help": "define: LayerNorm affine of each level: 'shared' (one shared by "
+        default="group", metadata={"help": "define: LayerNorm affine of each level: 'shared' (one shared by "
                                             "the level's groups, as the authors) or 'group' (one per group)"})
     define_init: str = field(
-        default="xavier", metadata={"help": "define: level weights 'xavier' (Xavier weights, zero biases, as "
+        default="uniform", metadata={"help": "define: level weights 'xavier' (Xavier weights, zero biases, as "
                                             "the authors) or 'uniform' (PyTorch's Linear default)"})
     define_dropout: float = field(
-        default=0.1, metadata={"help": "define: dropout after every level (and the authors' reduce), "
+        default=0.0, metadata={"help": "define: dropout after every level (and the authors' reduce), "
                                        "as the authors; 0 turns it off"})
     define_map_dropout: float = field(
-        default=0.1, metadata={"help": "define: dropout on the map-layer output, as the authors; 0 turns it off"})
+        default=0.0, metadata={"help": "define: dropout on the map-layer output, as the authors; 0 turns it off"})
     # slim embeddings (Li et al. 2018)
     slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "
