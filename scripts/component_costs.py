@@ -35,7 +35,9 @@ def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str,
 
 COMPONENTS: Dict[str, Pairs] = {
     "define_awd": _define_pairs("awd", "awd-out-n", "awd-untied", "awd-define", "awd-define-authors",
-                                "awd-define-untied"),
+                                "awd-define-untied")
+    + [("dropout 0.1 in the unit and on the map output (on the authors' unit)", "awd-define-authors",
+        "awd-define-authors-nodrop")],
     "define_mt": _define_pairs("base", "base-out-n", "base-untied", "base-define", "base-define-authors",
                                "base-define-authors-untied"),
 }

@@ -66,6 +66,8 @@ lm_row awd-define-untied "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-ou
 
 # ---- the authors' unit: all of it, and each part alone on top of awd-define ------------------
 lm_row awd-define-authors "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
+# the authors' unit without its dropout (the last flags win): what the dropout costs inside it
+lm_row awd-define-authors-nodrop "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --define-dropout 0 --define-map-dropout 0 --tie-input-output
 for part in "${DEFINE_PARTS[@]}"; do
     read -r -a flags <<< "${part#*:}"
     lm_row "${part%%:*}" "${DEFINE[@]}" "${DEFINE_OURS[@]}" "${flags[@]}" --tie-input-output
