@@ -48,7 +48,7 @@ STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_
           ptb_awd_define:awd-define-authors ptb_awd_define:awd-out-n ptb_awd_define:awd-define-untied ptb_awd_define:awd-untied
           ptb_awd_define:awd-define ptb_awd_define:define-reduce-authors
           ptb_awd_define:define-dropout ptb_awd_define:define-widths-authors ptb_awd_define:define-level-norm-shared
-          ptb_awd_define:define-init-xavier wikitext103_adaptive:sm"
+          ptb_awd_define:define-init-xavier ptb_awd_define:awd-define-authors-nodrop wikitext103_adaptive:sm"
 
 run_stream() {
     local item recipe row
