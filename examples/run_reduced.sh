@@ -43,7 +43,7 @@ STREAM_A="ptb_slim:in300-std ptb_slim:io300-1of8 ptb_slim:io300-1of32 ptb_slim:i
 # AWD-LSTM row took 0.77 s per update on one thread (1,300 updates in 1,001 s), 8.5 min per
 # 664-update epoch, so any run past ~20 epochs outlasts a session on a fresh machine; it finishes
 # only where the work folder survives between sessions (or on a GPU)
-STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base wmt14_en_de:base-define
+STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base wmt14_en_de:base-define-authors-nodrop wmt14_en_de:base-define
           wmt14_en_de:base-define-authors wmt14_en_de:base-define-authors-untied wmt14_en_de:base-out-n wmt14_en_de:base-untied
           wmt14_en_de:define-reduce-authors wmt14_en_de:define-dropout
           wmt14_en_de:define-widths-authors wmt14_en_de:define-level-norm-shared wmt14_en_de:define-init-xavier

@@ -20,7 +20,8 @@ _PARTS = [("the authors' reduce block", "define-reduce-authors"),
           ("Xavier weights, zero biases", "define-init-xavier")]
 
 
-def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str, authors_untied: str) -> Pairs:
+def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str, authors_untied: str,
+                  nodrop: str) -> Pairs:
     return [("tie the d-dim softmax to the standard input", base, untied),
              ("d-dim -> n-dim softmax (standard input, untied)", out_n, untied),
              ("standard input -> DeFINE, authors' unit (untied d-dim softmax)", authors_untied, untied),
@@ -29,17 +30,18 @@ def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str,
              ("all of the authors' unit (on our unit)", authors, define),
              ("the paper's design, our unit, against the standard model", define, base),
              ("the paper's design, authors' unit, against the standard model", authors, base),
-             ("the paper's design, the default unit (authors' reduce on ours), against the standard model",
-              "define-reduce-authors", base)]
+             ("the paper's design, the authors' reduce on our unit, against the standard model",
+              "define-reduce-authors", base),
+             ("dropout 0.1 in the unit and on the map output (on the authors' unit)", authors, nodrop),
+             ("the paper's design, the default unit (the authors' without dropout), against the standard model",
+              nodrop, base)]
 
 
 COMPONENTS: Dict[str, Pairs] = {
     "define_awd": _define_pairs("awd", "awd-out-n", "awd-untied", "awd-define", "awd-define-authors",
-                                "awd-define-untied")
-    + [("dropout 0.1 in the unit and on the map output (on the authors' unit)", "awd-define-authors",
-        "awd-define-authors-nodrop")],
+                                "awd-define-untied", "awd-define-authors-nodrop"),
     "define_mt": _define_pairs("base", "base-out-n", "base-untied", "base-define", "base-define-authors",
-                               "base-define-authors-untied"),
+                               "base-define-authors-untied", "base-define-authors-nodrop"),
 }
 
 

@@ -22,7 +22,7 @@ from fairseq_compactemb.modules.standard_embedding import StandardEmbedding
 
 
 # our first unit (the norm reduce, no dropout): most tests below check its arithmetic by hand;
-# today's default (the authors' reduce on these levels, the best measured in examples/ptb_awd_define)
+# the default (the authors' unit without dropout, the best measured in examples/ptb_awd_define)
 # and the authors' whole unit (AUTHORS) have their own
 OURS = dict(reduce="norm", widths="linear", level_norm="group", init="uniform", dropout=0.0, map_dropout=0.0)
 
@@ -320,15 +320,17 @@ def cfg(**kw):
 def test_built_from_config_through_the_factory():
     emb = build_input_embedding(cfg(define_activation="prelu"), 50, 12, 1)
     assert isinstance(emb, DeFINEEmbedding)
-    # the defaults: our levels (n -> k in N steps, groups 4, 2, 1), the authors' reduce reading
-    # concat(map output, last level), no dropout
-    assert emb.expand.widths == (16, 24, 32) and emb.expand.groups == (4, 2, 1)
-    assert emb.map_layer.weight.shape == (50, 8) and emb.reduce.weight.shape == (12, 32 + 8)
+    # the defaults: the authors' unit without its dropouts - their widths (linspace(8, 32, 3)[1:]
+    # rounded to multiples of 8, the last level outputs d), groups 4, 2, 1, one LayerNorm per
+    # level, Xavier weights and zero biases, their reduce reading concat(map output, last level)
+    assert emb.expand.widths == (24, 32, 12) and emb.expand.groups == (4, 2, 1)
+    assert emb.map_layer.weight.shape == (50, 8) and emb.reduce.weight.shape == (12, 12 + 8)
     assert emb.reduce_kind == "authors" and emb.options["dropout"] == emb.options["map_dropout"] == 0.0
-    authors = build_input_embedding(cfg(define_widths="authors", define_level_norm="shared", define_init="xavier",
-                                        define_dropout=0.1, define_map_dropout=0.1), 50, 12, 1)
-    # the authors' widths: linspace(8, 32, 3)[1:] rounded to multiples of 8, the last level outputs d
-    assert authors.expand.widths == (24, 32, 12) and authors.reduce.weight.shape == (12, 12 + 8)
+    assert emb.options["level_norm"] == "shared" and emb.options["init"] == "xavier"
+    level_biases = [p for n, p in emb.expand.named_parameters() if n.endswith("bias") and "norm" not in n]
+    assert level_biases and all(bool((b == 0).all()) for b in level_biases)
+    authors = build_input_embedding(cfg(define_dropout=0.1, define_map_dropout=0.1), 50, 12, 1)
+    assert authors.expand.widths == emb.expand.widths and authors.any_dropout and not emb.any_dropout
     ours = build_input_embedding(cfg(define_reduce="norm", define_widths="linear", define_level_norm="group"), 50, 12, 1)
     assert ours.expand.widths == (16, 24, 32) and ours.reduce.weight.shape == (12, 32) and ours.reduce_norm is not None
     assert build_input_embedding(cfg(define_reduce="linear"), 50, 12, 1).reduce_norm is None
@@ -621,16 +623,16 @@ def test_new_define_flags_errors_name_the_flag(kw, flag):
 
 def test_defaults_are_the_best_measured_unit_in_the_module_and_the_flags():
     """The plain constructor and the fairseq flags default to the same unit, the best measured (the
-    authors' reduce on our levels, no dropout); our first unit (OURS) and the authors' whole unit
-    (AUTHORS) are one set of flags away."""
+    authors' unit without its dropouts); our first unit (OURS) and the authors' whole unit
+    (AUTHORS, dropout included) are one set of flags away."""
     import inspect
 
     from fairseq_compactemb.modules.options import EmbeddingOptions
 
     torch.manual_seed(0)
     a = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4)
-    b = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4, widths="linear",
-                        reduce="authors", level_norm="group", init="uniform", dropout=0.0, map_dropout=0.0)
+    b = DeFINEEmbedding(100, 24, map_dim=16, expand_dim=64, levels=3, max_groups=4, widths="authors",
+                        reduce="authors", level_norm="shared", init="xavier", dropout=0.0, map_dropout=0.0)
     assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
     assert a.options == b.options
     b.load_state_dict(a.state_dict())
@@ -641,7 +643,7 @@ def test_defaults_are_the_best_measured_unit_in_the_module_and_the_flags():
     for name in ("reduce", "widths", "level_norm", "init", "dropout", "map_dropout", "transform", "activation"):
         assert fields["define_" + name].default == signature[name].default, name
     defaults = {k: signature[k].default for k in OURS}
-    assert defaults == dict(OURS, reduce="authors") and defaults != AUTHORS
+    assert defaults == dict(AUTHORS, dropout=0.0, map_dropout=0.0) and defaults != OURS
 
 
 MT_TINY = ["--encoder-layers", "1", "--decoder-layers", "1", "--encoder-embed-dim", "64", "--decoder-embed-dim", "64",
@@ -705,17 +707,20 @@ def test_authors_unit_checkpoints_before_out_scale_load_as_they_were_trained():
     assert again.encoder.embed_tokens.out_scale.item() == pytest.approx(1 / 8)
 
 
-@pytest.mark.parametrize("unit", ["default", "authors"])
+REDUCE_ON_OURS = dict(reduce="authors", widths="linear", level_norm="group", init="uniform")  # the former default
+
+
+@pytest.mark.parametrize("unit", ["reduce-on-ours", "authors"])
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("n,k,levels,g_max,d", [(8, 32, 3, 4, 16), (16, 48, 4, 8, 24), (4, 64, 5, 2, 10)])
 def test_default_and_authors_unit_every_variant_shapes_padding_cache_and_gradients(unit, variant, n, k, levels,
                                                                                     g_max, d):
-    """The default unit (the authors' reduce on our levels) and the authors' whole unit in every
+    """The authors' reduce on our levels (the former default) and the authors' whole unit in every
     expansion variant: the last level outputs k (ours) or d (the authors'), the reduce reads the map
     output beside it, padding rows are zero, the cached table equals the computation, dropout acts
     only in training, and every parameter gets a gradient."""
     emb = DeFINEEmbedding(30, d, 1, map_dim=n, expand_dim=k, levels=levels, max_groups=g_max, transform=variant,
-                          **(AUTHORS if unit == "authors" else {}))
+                          **(AUTHORS if unit == "authors" else REDUCE_ON_OURS))
     last = d if unit == "authors" else k
     assert emb.expand.widths[-1] == last and emb.reduce.in_features == last + n
     tokens = torch.randint(0, 30, (3, 7))

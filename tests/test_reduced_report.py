@@ -41,6 +41,9 @@ def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
     text = v("define_mt", bleu(base=30.0, base_define=28.0, base_define_authors=29.5))
     assert text.startswith("holds") and "base-define-authors 29.50 vs 30.00" in text
     assert v("define_mt", bleu(base=30.0, base_define=28.61)).startswith("does not hold")
+    # the default unit's row (the authors' without dropout) counts too
+    text = v("define_mt", bleu(base=30.0, base_define=28.61, base_define_authors_nodrop=29.1))
+    assert text.startswith("holds") and "base-define-authors-nodrop 29.10" in text
 
 
 def test_define_awd_verdict_takes_the_best_row_of_the_papers_design_ablation_included():

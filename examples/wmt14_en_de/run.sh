@@ -79,6 +79,11 @@ if want base-define-authors; then  # the authors' DeFINE unit (examples/ptb_awd_
     train base-define-authors "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
     generate base-define-authors "$BIN" "${SCORE[@]}"
 fi
+if want base-define-authors-nodrop; then  # the authors' unit without its dropouts: the best PTB row
+    train base-define-authors-nodrop "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" \
+        --define-dropout 0 --define-map-dropout 0 --tie-input-output
+    generate base-define-authors-nodrop "$BIN" "${SCORE[@]}"
+fi
 # what the n-dim output costs, apart from the DeFINE input (as the AWD-LSTM recipe's awd-out-n and
 # awd-define-untied): the standard input with an untied n-dim softmax, and the authors' unit with
 # an untied d-dim softmax

@@ -8,13 +8,13 @@ dimension ``d`` by a linear layer ``k -> d``. Parameters: ``V*n`` for the table 
 vocabulary-independent expand/reduce part, instead of ``V*d``.
 
 Defaults: the best unit measured in the reduced PTB AWD-LSTM ablation
-(``examples/ptb_awd_define/README.md``): the authors' reduce block (``--define-reduce authors``)
-on our levels (``--define-widths linear --define-level-norm group --define-init uniform``,
-no dropout inside the unit). The unit as the authors' code builds it is one set of flags away
-(``--define-widths authors --define-level-norm shared --define-init xavier --define-dropout 0.1
---define-map-dropout 0.1``), so is our first unit (``--define-reduce norm``), and every checkpoint
-records which it was trained with (one from before a flag existed is recognised by its tensors'
-shapes: :mod:`.define_layout`).
+(``examples/ptb_awd_define/README.md``): the unit as the authors' code builds it
+(``--define-reduce authors --define-widths authors --define-level-norm shared --define-init
+xavier``) without its dropouts (``--define-dropout 0.1 --define-map-dropout 0.1`` restore them).
+Our first unit is one set of flags away (``--define-reduce norm --define-widths linear
+--define-level-norm group --define-init uniform``), and every checkpoint records which it was
+trained with (one from before a flag existed is recognised by its tensors' shapes:
+:mod:`.define_layout`).
 
 Our reduce step (``--define-reduce norm``) is ``nn.Linear(k, d)`` followed by a LayerNorm
 over the ``d`` features whose gain starts at ``d ** -0.5``; with ``linear`` it is the plain
@@ -109,7 +109,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
                  transform: str = "define", activation: str = "gelu", reduce: str = "authors",
-                 widths: str = "linear", level_norm: str = "group", init: str = "uniform",
+                 widths: str = "authors", level_norm: str = "shared", init: str = "xavier",
                  dropout: float = 0.0, map_dropout: float = 0.0):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such

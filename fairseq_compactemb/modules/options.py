@@ -62,9 +62,9 @@ class EmbeddingOptions:
     )
     define_activation: str = field(default="gelu", metadata={"help": "define: gelu, relu or prelu"})
     # the defaults below are the best unit measured (examples/ptb_awd_define/README.md): the
-    # authors' reduce block on our levels; the authors' whole unit adds --define-widths authors
-    # --define-level-norm shared --define-init xavier --define-dropout 0.1 --define-map-dropout 0.1
-    # (checkpoints record what they were trained with)
+    # authors' unit without its dropouts (their 0.1 is --define-dropout 0.1 --define-map-dropout
+    # 0.1); our first unit is --define-reduce norm --define-widths linear --define-level-norm group
+    # --define-init uniform (checkpoints record what they were trained with)
     define_reduce: str = field(
         default="authors",
         metadata={"help": "define: reduce step to d: 'authors' (the authors' output block: concat(map output, "
@@ -72,14 +72,14 @@ class EmbeddingOptions:
                           "LayerNorm with gain d^-0.5 at start) or 'linear' (plain linear)"},
     )
     define_widths: str = field(
-        default="linear", metadata={"help": "define: level widths and groups: 'authors' (linspace(n, k, N) "
+        default="authors", metadata={"help": "define: level widths and groups: 'authors' (linspace(n, k, N) "
                                              "rounded to multiples of 8, the last level outputs d, cycling "
                                              "groups) or 'linear' (n -> k, groups halving from g_max)"})
     define_level_norm: str = field(
-        default="group", metadata={"help": "define: LayerNorm affine of each level: 'shared' (one shared by "
+        default="shared", metadata={"help": "define: LayerNorm affine of each level: 'shared' (one shared by "
                                             "the level's groups, as the authors) or 'group' (one per group)"})
     define_init: str = field(
-        default="uniform", metadata={"help": "define: level weights 'xavier' (Xavier weights, zero biases, as "
+        default="xavier", metadata={"help": "define: level weights 'xavier' (Xavier weights, zero biases, as "
                                             "the authors) or 'uniform' (PyTorch's Linear default)"})
     define_dropout: float = field(
         default=0.0, metadata={"help": "define: dropout after every level (and the authors' reduce), "
