@@ -43,6 +43,12 @@ PAPER = {
 DEFINE_PARTS = ["define-reduce-authors", "define-dropout", "define-widths-authors", "define-level-norm-shared",
                 "define-init-xavier"]
 
+
+def paper_design_rows(model: str) -> tuple:
+    """Every DeFINE row of the paper's design (n-dim softmax tied to the map table) of a recipe
+    whose standard row is ``model``, the ablation's single-part rows included."""
+    return (f"{model}-define", f"{model}-define-authors", f"{model}-define-authors-nodrop", *DEFINE_PARTS)
+
 # (title, recipe, rows, plot, claim, verdict function name)
 EXPERIMENTS = [
     ("1. PTB, 2 x 300 LSTM: standard (NE) vs slim input (SE, K=10) at M = 20K / 10K / 6.25K / 5K",
@@ -136,16 +142,14 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         return ("holds" if ok else "does not hold") + " (ADP-T %.2f, ADP %.2f, ASM %.2f, SM %.2f)" % tuple(v)
     if kind == "define_awd":
         base = p("awd")
-        # every DeFINE row of the paper's design (n-dim softmax tied to the map table), the ablation's included
-        best = best_row(("awd-define", "awd-define-authors", "awd-define-authors-nodrop", *DEFINE_PARTS), p, min)
+        best = best_row(paper_design_rows("awd"), p, min)
         if base is None or best is None:
             return "not run yet"
         gap = 100 * (best[1] / base - 1)
         return ("holds" if gap <= 3 else "does not hold") + f" (best DeFINE row {best[0]} {best[1]:.2f} vs {base:.2f}: {gap:+.1f}%)"
     if kind == "define_mt":
         a = num(t, "base", "BLEU")
-        best = best_row(("base-define", "base-define-authors", "base-define-authors-nodrop", *DEFINE_PARTS),
-                        lambda r: num(t, r, "BLEU"), max)
+        best = best_row(paper_design_rows("base"), lambda r: num(t, r, "BLEU"), max)
         if a is None or best is None:
             return "not run yet"
         return (("holds" if best[1] >= a - 1.0 else "does not hold")
