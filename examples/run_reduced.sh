@@ -4,29 +4,37 @@
 # repository at once (examples/save_row.sh -> examples/<recipe>/results/) and a row cut off
 # resumes from its checkpoint_last.pt when the same --work folder is given again.
 #
-#   bash examples/run_reduced.sh [--data DIR] [--work DIR] [--only recipe:row,...]
+#   bash examples/run_reduced.sh [--data DIR] [--work DIR] [--only recipe:row,...] [--commit]
 #   bash examples/run_reduced.sh --report-only          # tables, verdicts + plots from the kept rows,
 #                                                       # written into README.md and examples/*/README.md
+#   bash examples/run_reduced.sh --status               # kept / running / resumes / queued, a line a row
 #
 # --work defaults to ~/compactemb-work/reduced (outside the repository: a fresh checkout keeps it).
-# Rows already kept in examples/*/results/ are skipped. On a 2-core machine the whole campaign
-# takes tens of hours (PTB rows 1-3 h, WikiText-2 SM ~8 h): run it across sessions.
+# Rows already kept in examples/*/results/ are skipped. The recipes run from a frozen copy of the
+# checkout (examples/freeze_checkout.sh, into WORK.snapshot/TIME-PID), so editing a recipe or the
+# package while rows run cannot reach them. --commit: commit each kept row's two files as soon
+# as it ends (examples/save_row.sh --commit; nothing else staged is taken). On a 2-core machine
+# the whole campaign takes tens of hours (PTB rows 1-3 h, WikiText-2 SM ~8 h): run it across sessions.
 # With time for one row only, give it both cores: OMP_NUM_THREADS=2 bash examples/<recipe>/run.sh
 # --reduced --rows ROW ... (a reduced AWD-LSTM row on a 2-core AMD EPYC: 2.87 updates/s alone on
 # two threads, against 1.71 on one thread beside a second row; 2 x 1.71 is still the better total).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
-DATA=()
+DATA=(--data "${COMPACTEMB_DATA:-$(cd "$REPO/.." && pwd)/shared/data}")   # the checkout's, not the copy's
 WORK="$HOME/compactemb-work/reduced"
 REPORT_ONLY=0
+STATUS=0
 ONLY=""
+COMMIT=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) DATA=(--data "$2"); shift ;;
         --work) WORK="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
         --report-only) REPORT_ONLY=1 ;;
+        --status) STATUS=1 ;;
+        --commit) COMMIT=(--commit) ;;
         -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -53,6 +61,10 @@ STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_
           ptb_awd_define:define-dropout ptb_awd_define:define-widths-authors ptb_awd_define:define-level-norm-shared
           ptb_awd_define:define-init-xavier ptb_awd_define:awd-define-authors-nodrop wikitext103_adaptive:sm"
 
+if [ "$STATUS" = 1 ]; then
+    exec "$PYTHON" scripts/campaign_status.py --work "$WORK" $STREAM_A $STREAM_B
+fi
+
 run_stream() {
     local item recipe row
     for item in $1; do
@@ -60,8 +72,8 @@ run_stream() {
         if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$item,"* ]]; then continue; fi
         if [ -f "examples/$recipe/results/$row.tsv" ]; then echo "[reduced] $item: kept already, skipped"; continue; fi
         echo "[reduced] $item: $(date -u '+%F %T')"
-        if bash "examples/$recipe/run.sh" --reduced "${DATA[@]}" --rows "$row" --work "$WORK/$recipe/$row"; then
-            bash examples/save_row.sh "$recipe" "$row" "$WORK/$recipe/$row"
+        if bash "$SNAPSHOT/examples/$recipe/run.sh" --reduced "${DATA[@]}" --rows "$row" --work "$WORK/$recipe/$row"; then
+            bash examples/save_row.sh "$recipe" "$row" "$WORK/$recipe/$row" "${COMMIT[@]}"
         else
             echo "[reduced] $item FAILED (log: $WORK/$recipe/$row/logs)" >&2
         fi
@@ -69,7 +81,9 @@ run_stream() {
 }
 
 if [ "$REPORT_ONLY" = 0 ]; then
-    mkdir -p "$WORK"
+    mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"   # absolute: the rows run from another folder
+    SNAPSHOT="$(bash examples/freeze_checkout.sh "$REPO" "$WORK.snapshot/$(date -u +%Y%m%dT%H%M%S)-$$")"
+    echo "[reduced] the recipes run from a frozen copy of the checkout: $SNAPSHOT"
     run_stream "$STREAM_A" >> "$WORK.stream_a.log" 2>&1 &   # appended: a second call running beside a first one keeps its log
     a=$!
     run_stream "$STREAM_B" >> "$WORK.stream_b.log" 2>&1 &

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Keep a finished reduced-scale row in the repository (the work folder lives outside it):
-#   bash examples/save_row.sh RECIPE ROW WORK
+#   bash examples/save_row.sh RECIPE ROW WORK [--commit]
 # copies WORK/results.tsv to examples/RECIPE/results/ROW.tsv and the row's commands and last
 # log lines to examples/RECIPE/results/ROW.log; scripts/reduced_report.py reads these files.
+# --commit: commit these two files at once, and nothing else (git commit --only: what else is
+# staged stays staged), since a session can stop at any moment and only commits last.
 set -euo pipefail
-recipe="$1"; row="$2"; work="$3"
+if [ $# -lt 3 ] || { [ $# -eq 4 ] && [ "$4" != --commit ]; } || [ $# -gt 4 ]; then
+    echo "usage: bash examples/save_row.sh RECIPE ROW WORK [--commit]" >&2; exit 2
+fi
+recipe="$1"; row="$2"; work="$3"; commit="${4:-}"
+if [ ! -f "$work/results.tsv" ] || ! grep -qP "^\Q$row\E\t" "$work/results.tsv"; then
+    echo "save_row.sh: $work/results.tsv has no line of row $row (did the row finish? check --work)" >&2; exit 1
+fi
 dest="$(cd "$(dirname "$0")" && pwd)/$recipe/results"
 mkdir -p "$dest"
 grep -P "^\Q$row\E\t" "$work/results.tsv" > "$dest/$row.tsv"
@@ -27,3 +35,13 @@ fi
     done
 } > "$dest/$row.log"
 echo "saved $dest/$row.tsv and $dest/$row.log"
+if [ "$commit" = --commit ]; then
+    files=("$dest/$row.tsv" "$dest/$row.log")
+    score="$(awk -F'\t' '$2 == "ppl" || $2 == "BLEU" {printf "%s %s, ", $2, $3}
+                         $2 == "epochs" {printf "%s epochs, ", $3} $2 == "stopped" {printf "%s", $3}' "${files[0]}")"
+    cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    cd "$dest"
+    git add -- "${files[@]}"
+    git commit -q -m "$recipe: row $row kept (${score%, }; $cpu)" --only -- "${files[@]}"
+    echo "committed $recipe row $row ($(git log -1 --format=%h))"
+fi

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Where the reduced-scale campaign stands: one line per row, for the issue notes.
+
+    bash examples/run_reduced.sh --status            # the whole queue of run_reduced.sh
+    python scripts/campaign_status.py [--work DIR] [--root REPO] recipe:row [recipe:row ...]
+
+Each row is one of
+  kept     its results are in examples/RECIPE/results/ROW.tsv (score, epochs, why it stopped)
+  running  a process trains or evaluates it now (its --save-dir is on a command line)
+  resumes  its work folder holds checkpoint_last.pt: the same command continues it
+  queued   nothing of it yet
+with the last validation of a row in progress, read from WORK/RECIPE/ROW/logs/train.ROW.log.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stop_reason import validations  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def kept_summary(tsv: Path) -> str:
+    """'ppl 93.00, 18 epochs, lr floor' from a kept row's results file."""
+    fields = dict(line.split("\t")[1:3] for line in tsv.read_text().splitlines() if line.count("\t") >= 2)
+    score = next((f"{k} {fields[k]}" for k in ("ppl", "BLEU") if k in fields), "no score")
+    parts = [score] + ([f"{fields['epochs']} epochs"] if "epochs" in fields else [])
+    return ", ".join(parts + ([fields["stopped"]] if "stopped" in fields else []))
+
+
+def command_lines() -> list:
+    """The command lines of this machine's processes (empty where /proc is not there)."""
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # the process ended meanwhile
+            pass
+    return out
+
+
+def row_status(recipe: str, row: str, work: Path, root: Path, commands: list) -> str:
+    kept = root / "examples" / recipe / "results" / f"{row}.tsv"
+    if kept.is_file():
+        return f"kept     {recipe}:{row}  {kept_summary(kept)}"
+    folder = work / recipe / row
+    save_dir = folder / "ckpt" / row
+    log = folder / "logs" / f"train.{row}.log"
+    progress = ""
+    if log.is_file():
+        valid = validations(log.read_text(errors="replace"))
+        if valid:
+            last = valid[-1]
+            progress = f"  epoch {int(last.get('epoch', 0))}, valid ppl {last.get('ppl', float('nan')):.2f}"
+        progress += f", log written {(time.time() - log.stat().st_mtime) / 60:.0f} min ago"
+    # the recipe's bash (--work FOLDER) or its fairseq processes (FOLDER/data-bin, FOLDER/ckpt/ROW)
+    if any(f" {folder}/" in c or f" {folder} " in c + " " for c in commands):
+        return f"running  {recipe}:{row}{progress}"
+    if (save_dir / "checkpoint_last.pt").is_file():
+        return f"resumes  {recipe}:{row}{progress} (checkpoint_last.pt in {save_dir})"
+    return f"queued   {recipe}:{row}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("rows", nargs="+", metavar="recipe:row")
+    ap.add_argument("--work", type=Path, default=Path.home() / "compactemb-work" / "reduced",
+                    help="the campaign's work folder (run_reduced.sh --work)")
+    ap.add_argument("--root", type=Path, default=REPO, help="the checkout whose examples/*/results are read")
+    args = ap.parse_args(argv)
+    bad = [r for r in args.rows if r.count(":") != 1 or "" in r.split(":")]
+    if bad:
+        ap.error(f"{bad[0]!r} is not recipe:row (e.g. ptb_slim:in300-std)")
+    commands = command_lines()
+    lines = [row_status(*item.split(":"), args.work.resolve(), args.root, commands) for item in args.rows]
+    print("\n".join(lines))
+    counts = {state: sum(line.startswith(state) for line in lines) for state in ("kept", "running", "resumes", "queued")}
+    print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

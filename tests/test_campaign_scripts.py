@@ -1,0 +1,147 @@
+"""The campaign's helpers: examples/freeze_checkout.sh (rows run from a copy that later edits cannot
+reach), examples/save_row.sh --commit (a finished row is committed alone, at once) and
+scripts/campaign_status.py (which rows are kept, running, resumable or queued)."""
+import shutil
+import sys
+import subprocess
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import campaign_status  # noqa: E402
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def new_repo(path):
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    git(path, "config", "user.email", "t@example.org")
+    git(path, "config", "user.name", "test")
+    return path
+
+
+def test_freeze_copies_the_checkout_as_it_is_now_and_later_edits_do_not_reach_it(tmp_path):
+    src = new_repo(tmp_path / "src")
+    (src / ".gitignore").write_text("*.log\n")
+    (src / "examples").mkdir()
+    (src / "examples" / "run.sh").write_text("echo committed\n")
+    (src / "gone.txt").write_text("deleted after the commit\n")
+    git(src, "add", ".")
+    git(src, "commit", "-q", "-m", "c")
+    (src / "examples" / "run.sh").write_text("echo edited, not committed\n")
+    (src / "new.py").write_text("untracked\n")
+    (src / "train.log").write_text("ignored\n")
+    (src / "gone.txt").unlink()
+
+    dest = tmp_path / "snap" / "1"
+    out = subprocess.run(["bash", str(REPO / "examples" / "freeze_checkout.sh"), str(src), str(dest)],
+                         check=True, capture_output=True, text=True).stdout
+    assert out.strip() == str(dest)
+    files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert files == [".gitignore", "examples/run.sh", "new.py"]
+    assert (dest / "examples" / "run.sh").read_text() == "echo edited, not committed\n"
+
+    (src / "examples" / "run.sh").write_text("echo edited while a row runs\n")
+    assert (dest / "examples" / "run.sh").read_text() == "echo edited, not committed\n"
+
+    again = subprocess.run(["bash", str(REPO / "examples" / "freeze_checkout.sh"), str(src), str(dest)],
+                           capture_output=True, text=True)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"freeze_checkout.sh: {dest} exists and is not empty; give a new folder"
+
+
+def copy_save_row(repo):
+    """save_row.sh keeps rows beside itself: a throwaway repository with its own copy."""
+    (repo / "examples").mkdir(parents=True)
+    (repo / "scripts").mkdir()
+    shutil.copy(REPO / "examples" / "save_row.sh", repo / "examples" / "save_row.sh")
+    shutil.copy(REPO / "scripts" / "stop_reason.py", repo / "scripts" / "stop_reason.py")
+    return repo / "examples" / "save_row.sh"
+
+
+def finished_work(path, row="r1"):
+    (path / "logs").mkdir(parents=True)
+    (path / "results.tsv").write_text(f"{row}\tppl\t90.00\n{row}\tepochs\t7\n{row}\tstopped\tpatience\nother\tppl\t1\n")
+    (path / "logs" / f"train.{row}.log").write_text(
+        "+ fairseq-train data\n2026-01-01 | INFO | valid | epoch 001 | valid on 'valid' subset | ppl 100\n")
+    return path
+
+
+def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path):
+    repo = new_repo(tmp_path / "repo")
+    script = copy_save_row(repo)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "start")
+    (repo / "unrelated.py").write_text("staged by someone, not the row's\n")
+    git(repo, "add", "unrelated.py")
+    work = finished_work(tmp_path / "work")
+
+    proc = subprocess.run(["bash", str(script), "demo_recipe", "r1", str(work), "--commit"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    committed = git(repo, "show", "--name-only", "--format=%s", "HEAD").split("\n")
+    assert committed[0].startswith("demo_recipe: row r1 kept (ppl 90.00, 7 epochs, patience; ")
+    assert sorted(filter(None, committed[1:])) == ["examples/demo_recipe/results/r1.log",
+                                                   "examples/demo_recipe/results/r1.tsv"]
+    assert git(repo, "diff", "--cached", "--name-only").split() == ["unrelated.py"]
+    assert git(repo, "show", "HEAD:examples/demo_recipe/results/r1.tsv") == \
+        "r1\tppl\t90.00\nr1\tepochs\t7\nr1\tstopped\tpatience\n"
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["demo_recipe", "r2", "{work}"], 1, "save_row.sh: {work}/results.tsv has no line of row r2 (did the row finish? check --work)"),
+    (["demo_recipe", "r1", "{work}", "--comit"], 2, "usage: bash examples/save_row.sh RECIPE ROW WORK [--commit]"),
+    (["demo_recipe", "r1"], 2, "usage: bash examples/save_row.sh RECIPE ROW WORK [--commit]"),
+])
+def test_save_row_refuses_a_row_that_did_not_finish_and_bad_arguments(tmp_path, args, code, message):
+    script = copy_save_row(tmp_path / "repo")
+    work = finished_work(tmp_path / "work")
+    args = [a.format(work=work) for a in args]
+    proc = subprocess.run(["bash", str(script), *args], capture_output=True, text=True)
+    assert proc.returncode == code
+    assert proc.stderr.strip() == message.format(work=work)
+    assert not (tmp_path / "repo" / "examples" / "demo_recipe").exists()
+
+
+def test_campaign_status_names_each_rows_state(tmp_path):
+    """kept (from the results file), running (a process names its folder), resumes (a
+    checkpoint_last.pt), queued; k1 is not taken for a running k10."""
+    root, work = tmp_path / "repo", tmp_path / "work"
+    (root / "examples" / "rec" / "results").mkdir(parents=True)
+    (root / "examples" / "rec" / "results" / "done.tsv").write_text(
+        "done\tparams\t10\ndone\tppl\t93.00\ndone\tepochs\t18\ndone\tstopped\tlr floor\n")
+    for row in ("k10", "cut"):
+        (work / "rec" / row / "logs").mkdir(parents=True)
+        (work / "rec" / row / "ckpt" / row).mkdir(parents=True)
+        (work / "rec" / row / "logs" / f"train.{row}.log").write_text("".join(
+            f"2026-01-01 00:00:00 | INFO | valid | epoch {e:03d} | valid on 'valid' subset | loss 7 | ppl {300 - e}.5 | "
+            f"num_updates {e * 10}\n" for e in (1, 2, 3)))
+    (work / "rec" / "cut" / "ckpt" / "cut" / "checkpoint_last.pt").write_bytes(b"x")
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--save-dir",
+                             str(work / "rec" / "k10" / "ckpt" / "k10")])
+    try:
+        lines = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "campaign_status.py"), "--work", str(work), "--root", str(root),
+             "rec:done", "rec:k10", "rec:cut", "rec:k1"], check=True, capture_output=True, text=True).stdout.splitlines()
+    finally:
+        busy.kill()
+    assert lines[0] == "kept     rec:done  ppl 93.00, 18 epochs, lr floor"
+    assert lines[1].startswith("running  rec:k10  epoch 3, valid ppl 297.50, log written ")
+    assert lines[2].startswith("resumes  rec:cut  epoch 3, valid ppl 297.50, log written ")
+    assert lines[2].endswith(f"(checkpoint_last.pt in {work / 'rec' / 'cut' / 'ckpt' / 'cut'})")
+    assert lines[3] == "queued   rec:k1"
+    assert lines[4] == "1 kept, 1 running, 1 resumes, 1 queued"
+    assert campaign_status.kept_summary(root / "examples" / "rec" / "results" / "done.tsv") == \
+        "ppl 93.00, 18 epochs, lr floor"
+
+
+def test_campaign_status_refuses_a_row_that_is_not_recipe_colon_row(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "campaign_status.py"), "ptb_slim-in300"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith("'ptb_slim-in300' is not recipe:row (e.g. ptb_slim:in300-std)")
