@@ -51,7 +51,10 @@ STREAM_A="ptb_slim:in300-std ptb_slim:io300-1of8 ptb_slim:io300-1of32 ptb_slim:i
 # AWD-LSTM row took 0.77 s per update on one thread (1,300 updates in 1,001 s), 8.5 min per
 # 664-update epoch, so any run past ~20 epochs outlasts a session on a fresh machine; it finishes
 # only where the work folder survives between sessions (or on a GPU)
-STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base wmt14_en_de:base-define-authors-nodrop wmt14_en_de:base-define
+# mt_rerank:rerank-slim stands for the whole reranking run (MT model, two LMs, 50-best lists, tuning),
+# which keeps all its rows; it reuses wmt14_en_de:base's model when that row's folder is still here
+STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base mt_rerank:rerank-slim
+          wmt14_en_de:base-define-authors-nodrop wmt14_en_de:base-define
           wmt14_en_de:base-define-authors wmt14_en_de:base-define-authors-untied wmt14_en_de:base-out-n wmt14_en_de:base-untied
           wmt14_en_de:define-reduce-authors wmt14_en_de:define-dropout
           wmt14_en_de:define-widths-authors wmt14_en_de:define-level-norm-shared wmt14_en_de:define-init-xavier
@@ -72,8 +75,18 @@ run_stream() {
         if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$item,"* ]]; then continue; fi
         if [ -f "examples/$recipe/results/$row.tsv" ]; then echo "[reduced] $item: kept already, skipped"; continue; fi
         echo "[reduced] $item: $(date -u '+%F %T')"
-        if bash "$SNAPSHOT/examples/$recipe/run.sh" --reduced "${DATA[@]}" --rows "$row" --work "$WORK/$recipe/$row"; then
-            bash examples/save_row.sh "$recipe" "$row" "$WORK/$recipe/$row" "${COMMIT[@]}"
+        rows=(--rows "$row"); env=()
+        if [ "$recipe" = mt_rerank ]; then
+            rows=()
+            mt="$WORK/wmt14_en_de/base"
+            [ -f "$mt/ckpt/base/checkpoint_best.pt" ] && [ -f examples/wmt14_en_de/results/base.tsv ] && env=(MT_WORK="$mt")
+        fi
+        if env "${env[@]}" bash "$SNAPSHOT/examples/$recipe/run.sh" --reduced "${DATA[@]}" "${rows[@]}" --work "$WORK/$recipe/$row"; then
+            kept_rows="$row"
+            [ "$recipe" = mt_rerank ] && kept_rows="$(cut -f1 "$WORK/$recipe/$row/results.tsv" | awk '!seen[$0]++')"
+            for kept in $kept_rows; do
+                bash examples/save_row.sh "$recipe" "$kept" "$WORK/$recipe/$row" "${COMMIT[@]}"
+            done
         else
             echo "[reduced] $item FAILED (log: $WORK/$recipe/$row/logs)" >&2
         fi
