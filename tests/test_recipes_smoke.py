@@ -127,3 +127,32 @@ def test_rerank_recipe_stops_with_one_line_when_its_translation_model_fails(tmp_
         except OSError:  # the process ended meanwhile
             pass
     assert not left, left
+
+
+def test_every_row_of_the_campaign_queue_is_a_row_of_its_recipe(tmp_path):
+    """examples/run_reduced.sh names its rows by hand: a misspelt one would run nothing. Each
+    queued recipe:row trains in its recipe's --reduced dry run (the reranking run, which keeps all
+    its rows under its last one, tunes the slim LM's weight), and no row is queued twice."""
+    from collections import defaultdict
+
+    status = subprocess.run(["bash", str(EXAMPLES / "run_reduced.sh"), "--status", "--work", str(tmp_path / "w")],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    items = [line.split()[1] for line in status.stdout.splitlines()[:-1]]
+    assert len(items) == len(set(items)) > 40
+    rows = defaultdict(list)
+    for item in items:
+        recipe, row = item.split(":")
+        rows[recipe].append(row)
+    assert rows.pop("mt_rerank") == ["rerank-slim"]
+    rerank = subprocess.run(["bash", str(EXAMPLES / "mt_rerank" / "run.sh"), "--reduced", "--dry-run",
+                             "--work", str(tmp_path / "mt_rerank"), "--data", str(DATA)],
+                            capture_output=True, text=True, timeout=120)
+    assert rerank.returncode == 0 and "rerank.py tune --lm-name slim" in rerank.stdout, rerank.stderr[-2000:]
+    for recipe, names in rows.items():
+        proc = subprocess.run(["bash", str(EXAMPLES / recipe / "run.sh"), "--reduced", "--dry-run", "--rows",
+                               ",".join(names), "--work", str(tmp_path / recipe), "--data", str(DATA)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        trained = re.findall(r"^\+ fairseq-train .*?--save-dir \S+/ckpt/(\S+) ", proc.stdout, re.M)
+        assert sorted(trained) == sorted(names), (recipe, set(names) ^ set(trained))
