@@ -24,15 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The papers' numbers (full scale, for orientation): slim = Li et al. 2018, Table 2 (PTB, 300
 # hidden, K=10, test ppl, the Dropout column = dropout on the input embedding); adaptive =
-# Baevski & Auli 2019, Table 3 (WikiText-103 test ppl, params); DeFINE = Mehta et al. 2020
+# Baevski & Auli 2019, Table 3 (WikiText-103 test ppl, params, train hours); DeFINE = Mehta et al. 2020
 # (AWD-LSTM PTB test ppl, params; Transformer WMT14: only the baseline row survives in our copy).
 PAPER = {
     "in300-std": "Table 2 NE, dropout 0: 89.54", "in300-std-drop0.1": "Table 2 NE, dropout 0.1: 88.56",
     "in300-M20K": "Table 2 SE M=20K: 89.34", "in300-M20K-drop0.1": "Table 2 SE M=20K, 0.1: 88.19",
     "in300-M10K": "Table 2 SE M=10K: 89.06", "in300-M10K-drop0.1": "Table 2 SE M=10K, 0.1: 88.37",
     "in300-M6.25K": "Table 2 SE M=6.25K: 89.00", "in300-M5K": "Table 2 SE M=5K: 89.54",
-    "sm": "Table 3 SM: 24.92, 476.8M", "asm": "Table 3 ASM: 22.18, 263.1M", "adp": "Table 3 ADP: 21.74, 291.3M",
-    "adp-t": "Table 3 ADP-T: 20.51, 246.9M",
+    # (train hours on one 8-GPU machine; SM's regime was modified, the paper's asterisk)
+    "sm": "Table 3 SM: 24.92, 476.8M, 57 h*", "asm": "Table 3 ASM: 22.18, 263.1M, 35 h",
+    "adp": "Table 3 ADP: 21.74, 291.3M, 34 h", "adp-t": "Table 3 ADP-T: 20.51, 246.9M, 30 h",
     "awd": "AWD-LSTM: 58.8, 24M", "awd-define": "AWD-LSTM + DeFINE: 54.2, 20M",
     "awd-define-authors": "AWD-LSTM + DeFINE: 54.2, 20M",
     "base": "Transformer: 25.81 BLEU, 92M", "base-define": "(row cut off in our copy)",
