@@ -14,7 +14,8 @@
 # checkout (examples/freeze_checkout.sh, into WORK.snapshot/TIME-PID), so editing a recipe or the
 # package while rows run cannot reach them. --commit: commit each kept row's two files as soon
 # as it ends (examples/save_row.sh --commit; nothing else staged is taken). On a 2-core machine
-# the whole campaign takes tens of hours (PTB rows 1-3 h, WikiText-2 SM ~8 h): run it across sessions.
+# the whole campaign takes tens of hours (PTB rows 1-3 h, Multi30k rows ~3.5 h, WikiText-2 rows
+# 13-30 h; examples/README.md): run it across sessions.
 # With time for one row only, give it both cores: OMP_NUM_THREADS=2 bash examples/<recipe>/run.sh
 # --reduced --rows ROW ... (a reduced AWD-LSTM row on a 2-core AMD EPYC: 2.87 updates/s alone on
 # two threads, against 1.71 on one thread beside a second row; 2 x 1.71 is still the better total).
@@ -47,10 +48,8 @@ STREAM_A="ptb_slim:in300-std ptb_slim:io300-1of8 ptb_slim:io300-1of32 ptb_slim:i
           ptb_slim:in300-M10K ptb_slim:in300-M5K ptb_slim:in300-std-drop0.1 ptb_slim:in300-M20K-drop0.1
           ptb_slim:in300-M10K-drop0.1 ptb_slim:in300-M6.25K ptb_slim:k1 ptb_slim:k2 ptb_slim:k4 ptb_slim:k10
           ptb_slim:k30 ptb_slim:k300"
-# Multi30k rows (1.3-1.9 s per update, ~120 updates per epoch) before the AWD-LSTM ones: a reduced
-# AWD-LSTM row took 0.77 s per update on one thread (1,300 updates in 1,001 s), 8.5 min per
-# 664-update epoch, so any run past ~20 epochs outlasts a session on a fresh machine; it finishes
-# only where the work folder survives between sessions (or on a GPU)
+# Multi30k rows (~3.5 h each on one thread: they finish where the work folder survives between
+# sessions, or alone on two threads) before the AWD-LSTM ones (1.1-2 h each at their 16-epoch cap)
 # mt_rerank:rerank-slim stands for the whole reranking run (MT model, two LMs, 50-best lists, tuning),
 # which keeps all its rows; it reuses wmt14_en_de:base's model when that row's folder is still here
 STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base mt_rerank:rerank-slim
