@@ -84,7 +84,8 @@ run_stream() {
             kept_rows="$row"
             [ "$recipe" = mt_rerank ] && kept_rows="$(cut -f1 "$WORK/$recipe/$row/results.tsv" | awk '!seen[$0]++')"
             for kept in $kept_rows; do
-                bash examples/save_row.sh "$recipe" "$kept" "$WORK/$recipe/$row" "${COMMIT[@]}"
+                bash examples/save_row.sh "$recipe" "$kept" "$WORK/$recipe/$row" "${COMMIT[@]}" \
+                    || echo "[reduced] $recipe:$kept: not kept or not committed (see above); the stream goes on" >&2
             done
         else
             echo "[reduced] $item FAILED (log: $WORK/$recipe/$row/logs)" >&2

@@ -41,7 +41,12 @@ if [ "$commit" = --commit ]; then
                          $2 == "epochs" {printf "%s epochs, ", $3} $2 == "stopped" {printf "%s", $3}' "${files[0]}")"
     cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     cd "$dest"
-    git add -- "${files[@]}"
-    git commit -q -m "$recipe: row $row kept (${score%, }; $cpu)" --only -- "${files[@]}"
-    echo "committed $recipe row $row ($(git log -1 --format=%h))"
+    # two campaign streams may commit at the same moment: git's index lock refuses the second, retry
+    for try in 1 2 3 4 5; do
+        if git add -- "${files[@]}" && git commit -q -m "$recipe: row $row kept (${score%, }; $cpu)" --only -- "${files[@]}"; then
+            echo "committed $recipe row $row ($(git log -1 --format=%h))"; exit 0
+        fi
+        sleep "$try"
+    done
+    echo "save_row.sh: could not commit $dest/$row.tsv and $row.log (they are saved; commit them by hand)" >&2; exit 1
 fi

@@ -72,7 +72,12 @@ def finished_work(path, row="r1"):
     return path
 
 
-def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("locked", [False, True], ids=["free", "index-locked-by-the-other-stream"])
+def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path, locked):
+    """With --commit the row is one commit of its two files; staged work of others stays staged.
+    A commit of the other campaign stream holding git's index lock delays it, never loses it."""
+    import threading
+
     repo = new_repo(tmp_path / "repo")
     script = copy_save_row(repo)
     git(repo, "add", ".")
@@ -81,9 +86,14 @@ def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path):
     git(repo, "add", "unrelated.py")
     work = finished_work(tmp_path / "work")
 
+    lock = repo / ".git" / "index.lock"
+    if locked:
+        lock.write_text("")
+        threading.Timer(1.5, lock.unlink).start()
     proc = subprocess.run(["bash", str(script), "demo_recipe", "r1", str(work), "--commit"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert ("index.lock" in proc.stderr) == locked
     committed = git(repo, "show", "--name-only", "--format=%s", "HEAD").split("\n")
     assert committed[0].startswith("demo_recipe: row r1 kept (ppl 90.00, 7 epochs, patience; ")
     assert sorted(filter(None, committed[1:])) == ["examples/demo_recipe/results/r1.log",
