@@ -58,7 +58,10 @@ def test_externally_managed_python_gets_a_project_venv_once(tmp_path):
 def test_makefile_uses_the_selection_unless_python_is_given():
     text = (REPO / "Makefile").read_text()
     assert "scripts/select_python.sh" in text and "ifeq ($(origin PYTHON), undefined)" in text
-    out = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython"], cwd=REPO, capture_output=True, text=True)
+    # the default, whatever TEST_WORKERS the suite itself was started with (make test TEST_WORKERS=1)
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_WORKERS", "MAKEFLAGS", "MAKELEVEL")}
+    out = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython"], cwd=REPO, capture_output=True, text=True,
+                         env=env)
     assert "/opt/mypython -m pytest -q -n 2 tests" in out.stdout  # two test workers by default
     serial = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython", "TEST_WORKERS=0"], cwd=REPO,
                             capture_output=True, text=True)
