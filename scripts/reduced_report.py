@@ -89,6 +89,13 @@ EXPERIMENTS = [
 ]
 
 
+# the experiments' names in the summary table, by verdict kind
+SHORT = {"slim_input": "slim input, PTB", "slim_io": "slim input + output vs a smaller LSTM, PTB",
+         "k_sweep": "sub-vectors K of the slim input, PTB", "adaptive": "adaptive input and softmax, WikiText-2",
+         "define_awd": "DeFINE, AWD-LSTM on PTB", "define_mt": "DeFINE, transformer on Multi30k",
+         "rerank": "slim LM reranking n-best lists, Multi30k", "compress": "compressing a trained model, PTB"}
+
+
 def num(table, row, metric):
     try:
         return float(table[row][metric])
@@ -294,6 +301,16 @@ def draw_figures(args, recipe, rows, table, png, title) -> list:
     return figures
 
 
+def summary(tables) -> str:
+    """One line per claim: the experiment, the claim and its verdict (the answer a reader wants
+    first; each experiment's table and figures follow)."""
+    lines = ["| experiment | claim (paper) | verdict, reduced scale |", "|---|---|---|"]
+    for title, recipe, _, _, claim, kind in EXPERIMENTS:
+        name = title.split(".")[0] + ". " + SHORT[kind]
+        lines.append(f"| {name} | {claim} | {verdict(kind, tables.get(recipe, {}))} |")
+    return "\n".join(lines)
+
+
 BEGIN, END = "<!-- reduced-report: begin (written by scripts/reduced_report.py) -->", "<!-- reduced-report: end -->"
 
 
@@ -325,7 +342,7 @@ def main(argv=None):
              "recipes' learning-rate schedules, early stopping, the best checkpoint evaluated; one CPU thread per "
              "run). The papers' full-scale figures are beside the rows for orientation, not as targets. "
              "train_s: fairseq's cumulative training wall seconds.")
-    out, per_recipe = [intro], {}
+    out, per_recipe = [intro, "\nOne verdict per claim (the tables below give the rows behind each):\n", summary(tables)], {}
     for title, recipe, rows, png, claim, kind in EXPERIMENTS:
         table = tables.get(recipe, {})
         section = [f"\n**{title}** (claim: {claim})\n", markdown(rows, table), f"\nVerdict: **{verdict(kind, table)}**"]

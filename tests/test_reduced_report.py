@@ -79,6 +79,19 @@ def test_slim_input_verdict_holds_only_when_every_pair_ran_and_fails_on_any_pair
     assert text.startswith("holds (SE vs NE: ") and "in300-M10K-drop0.1 +2.2%" in text and "not run yet" not in text
 
 
+def test_summary_gives_every_claim_its_verdict_in_one_table():
+    tables = {"ptb_slim": rows(io300_1of8=117.13, sm300_1of8=133.64), "ptb_awd_define": rows(awd=87.27)}
+    lines = reduced_report.summary(tables).splitlines()
+    assert len(lines) == 2 + len(reduced_report.EXPERIMENTS)
+    assert lines[0] == "| experiment | claim (paper) | verdict, reduced scale |"
+    by_name = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    assert by_name["2a. slim input + output vs a smaller LSTM, PTB"].endswith(
+        "| " + reduced_report.verdict("slim_io", tables["ptb_slim"]) + " |")
+    assert "holds at the measured ratios (1/8: slim 117.13 vs small 133.64" in by_name["2a. slim input + output vs a smaller LSTM, PTB"]
+    assert by_name["4. DeFINE, AWD-LSTM on PTB"].endswith("| not run yet |")
+    assert by_name["3. adaptive input and softmax, WikiText-2"].endswith("| not run yet |")
+
+
 def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
     (tmp_path / "examples" / "ptb_slim").mkdir(parents=True)
     top = tmp_path / "README.md"
