@@ -74,15 +74,15 @@ run_stream() {
         if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$item,"* ]]; then continue; fi
         if [ -f "examples/$recipe/results/$row.tsv" ]; then echo "[reduced] $item: kept already, skipped"; continue; fi
         echo "[reduced] $item: $(date -u '+%F %T')"
-        rows=(--rows "$row"); env=()
-        if [ "$recipe" = mt_rerank ]; then
-            rows=()
+        rows=(--rows "$row"); env=(); whole=0
+        if [ "$recipe" = mt_rerank ]; then   # one run makes (and keeps) all its rows
+            rows=(); whole=1
             mt="$WORK/wmt14_en_de/base"
             [ -f "$mt/ckpt/base/checkpoint_best.pt" ] && [ -f examples/wmt14_en_de/results/base.tsv ] && env=(MT_WORK="$mt")
         fi
         if env "${env[@]}" bash "$SNAPSHOT/examples/$recipe/run.sh" --reduced "${DATA[@]}" "${rows[@]}" --work "$WORK/$recipe/$row"; then
             kept_rows="$row"
-            [ "$recipe" = mt_rerank ] && kept_rows="$(cut -f1 "$WORK/$recipe/$row/results.tsv" | awk '!seen[$0]++')"
+            [ "$whole" = 0 ] || kept_rows="$(cut -f1 "$WORK/$recipe/$row/results.tsv" | awk '!seen[$0]++')"
             for kept in $kept_rows; do
                 bash examples/save_row.sh "$recipe" "$kept" "$WORK/$recipe/$row" "${COMMIT[@]}" \
                     || echo "[reduced] $recipe:$kept: not kept or not committed (see above); the stream goes on" >&2

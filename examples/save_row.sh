@@ -10,12 +10,13 @@ if [ $# -lt 3 ] || { [ $# -eq 4 ] && [ "$4" != --commit ]; } || [ $# -gt 4 ]; th
     echo "usage: bash examples/save_row.sh RECIPE ROW WORK [--commit]" >&2; exit 2
 fi
 recipe="$1"; row="$2"; work="$3"; commit="${4:-}"
-if [ ! -f "$work/results.tsv" ] || ! grep -qP "^\Q$row\E\t" "$work/results.tsv"; then
+results="$(grep -sP "^\Q$row\E\t" "$work/results.tsv" || true)"
+if [ -z "$results" ]; then
     echo "save_row.sh: $work/results.tsv has no line of row $row (did the row finish? check --work)" >&2; exit 1
 fi
 dest="$(cd "$(dirname "$0")" && pwd)/$recipe/results"
 mkdir -p "$dest"
-grep -P "^\Q$row\E\t" "$work/results.tsv" > "$dest/$row.tsv"
+printf '%s\n' "$results" > "$dest/$row.tsv"
 # rows trained before examples/common.sh recorded why training stopped
 if ! grep -qP "^\Q$row\E\tstopped\t" "$dest/$row.tsv" && [ -f "$work/logs/train.$row.log" ]; then
     stopped="$(python3 "$(dirname "$0")/../scripts/stop_reason.py" "$work/logs/train.$row.log")"

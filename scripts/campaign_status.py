@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_table import read_results  # noqa: E402
 from stop_reason import validations  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def kept_summary(tsv: Path) -> str:
     """'ppl 93.00, 18 epochs, lr floor' from a kept row's results file."""
-    fields = dict(line.split("\t")[1:3] for line in tsv.read_text().splitlines() if line.count("\t") >= 2)
+    fields = read_results([tsv])[1].get(tsv.stem, {})
     score = next((f"{k} {fields[k]}" for k in ("ppl", "BLEU") if k in fields), "no score")
     parts = [score] + ([f"{fields['epochs']} epochs"] if "epochs" in fields else [])
     return ", ".join(parts + ([fields["stopped"]] if "stopped" in fields else []))
