@@ -9,11 +9,16 @@ Each row is one of
   running  a process trains or evaluates it now (its --save-dir is on a command line)
   resumes  its work folder holds checkpoint_last.pt: the same command continues it
   queued   nothing of it yet
-with the last validation of a row in progress, read from WORK/RECIPE/ROW/logs/train.ROW.log.
+with the last validation of a row in progress, read from WORK/RECIPE/ROW/logs/train.ROW.log, and
+its pace: the median minutes between two validations and how long the epochs left under its
+--max-epoch would take at that pace (an upper bound: the lr floor or --patience may stop it sooner).
 """
 import argparse
+import re
+import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,6 +47,24 @@ def command_lines() -> list:
     return out
 
 
+def pace(text: str, last_epoch: int) -> str:
+    """', ~6.4 min per epoch, at most 21 epochs (~2.2 h) to the cap of 25' from a fairseq-train log
+    ('' with fewer than two validations). The median step between validations is robust to the
+    gap of a resumed run."""
+    stamps = [datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S") for line in text.splitlines()
+              if "| valid on " in line and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)]
+    steps = [(b - a).total_seconds() / 60 for a, b in zip(stamps, stamps[1:])]
+    if not steps or statistics.median(steps) <= 0:
+        return ""
+    minutes = statistics.median(steps)
+    out = f", ~{minutes:.1f} min per epoch"
+    cap = re.findall(r"'max_epoch': (\d+)", text)
+    if cap and int(cap[-1]) > 0:
+        left = max(int(cap[-1]) - last_epoch, 0)
+        out += f", at most {left} epochs (~{left * minutes / 60:.1f} h) to the cap of {cap[-1]}"
+    return out
+
+
 def row_status(recipe: str, row: str, work: Path, root: Path, commands: list) -> str:
     kept = root / "examples" / recipe / "results" / f"{row}.tsv"
     if kept.is_file():
@@ -55,6 +78,7 @@ def row_status(recipe: str, row: str, work: Path, root: Path, commands: list) ->
         if valid:
             last = valid[-1]
             progress = f"  epoch {int(last.get('epoch', 0))}, valid ppl {last.get('ppl', float('nan')):.2f}"
+            progress += pace(log.read_text(errors="replace"), int(last.get("epoch", 0)))
         progress += f", log written {(time.time() - log.stat().st_mtime) / 60:.0f} min ago"
     # the recipe's bash (--work FOLDER) or its fairseq processes (FOLDER/data-bin, FOLDER/ckpt/ROW)
     if any(f" {folder}/" in c or f" {folder} " in c + " " for c in commands):

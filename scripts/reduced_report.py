@@ -11,6 +11,7 @@ paper's figure beside each row where the paper has one (table cited), a verdict 
 ``examples/<recipe>/`` folder. Rows that did not run are shown as missing, never invented.
 """
 import argparse
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -221,8 +222,34 @@ def cell(table, row, metric):
     return v
 
 
+def ran_on(log: Path) -> str:
+    """'2026-12-06, Intel Xeon': the day and CPU a kept row ran on, from the header line that
+    ``examples/save_row.sh`` writes into its log ('' for a log without one). train_s depends on it."""
+    try:
+        with open(log, errors="replace") as f:
+            head = f.readline()
+    except OSError:
+        return ""
+    m = re.search(r"saved (\d{4}-\d\d-\d\d) [\d:]+ UTC on (.+)", head)
+    if not m:
+        return ""
+    cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", m.group(2))
+    return f"{m.group(1)}, {' '.join(cpu.split())}"
+
+
+def add_ran_on(tables, root: Path) -> None:
+    """Put each kept row's day and CPU into its table as the 'ran' column (name the CPU with every
+    figure); a row only in a --work folder says 'not kept yet', a kept log without the header
+    (kept before save_row.sh wrote one) 'not recorded'."""
+    for recipe, table in tables.items():
+        for row, fields in table.items():
+            log = root / "examples" / recipe / "results" / f"{row}.log"
+            fields.setdefault("ran", (ran_on(log) or "not recorded") if log.is_file() else "not kept yet")
+
+
 def markdown(rows, table):
-    metrics = ["params", "emb_params", "updates", "epochs", "stopped", "train_s", "valid_ppl", "compressed_ppl", "ppl", "BLEU", "lm_weight"]
+    metrics = ["params", "emb_params", "updates", "epochs", "stopped", "train_s", "ran", "valid_ppl",
+               "compressed_ppl", "ppl", "BLEU", "lm_weight"]
     metrics = [m for m in metrics if any(m in table.get(r, {}) for r in rows)]
     head = ["row"] + metrics + ["paper (full scale)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -338,10 +365,12 @@ def main(argv=None):
     p.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)  # tests write into a copy
     args = p.parse_args(argv)
     tables = load_tables(args.work)
+    add_ran_on(tables, REPO)
     intro = ("Reduced scale, trained to convergence (whole PTB / WikiText-2 / Multi30k, small models, the "
              "recipes' learning-rate schedules, early stopping, the best checkpoint evaluated; one CPU thread per "
              "run). The papers' full-scale figures are beside the rows for orientation, not as targets. "
-             "train_s: fairseq's cumulative training wall seconds.")
+             "train_s: fairseq's cumulative training wall seconds, on the CPU named in ran (the day the row was "
+             "kept and its CPU; one thread per row, most of them beside a second row).")
     out, per_recipe = [intro, "\nOne verdict per claim (the tables below give the rows behind each):\n", summary(tables)], {}
     for title, recipe, rows, png, claim, kind in EXPERIMENTS:
         table = tables.get(recipe, {})

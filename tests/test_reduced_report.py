@@ -140,3 +140,17 @@ def test_component_costs_compare_each_row_with_the_row_it_differs_from():
     for kind, pairs in cc.COMPONENTS.items():
         listed = next(rows for _, _, rows, _, _, k in reduced_report.EXPERIMENTS if k == kind)
         assert {r for _, a, b in pairs for r in (a, b)} <= set(listed), kind
+
+
+def test_every_row_names_the_day_and_cpu_it_ran_on_from_its_kept_log(tmp_path):
+    results = tmp_path / "examples" / "ptb_slim" / "results"
+    results.mkdir(parents=True)
+    (results / "a.log").write_text("# ptb_slim row a, work folder /w, saved 2026-12-06 04:28 UTC on "
+                                   "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\n+ fairseq-train ...\n")
+    (results / "b.log").write_text("+ fairseq-train ...\n")  # kept before save_row.sh wrote a header
+    tables = {"ptb_slim": {"a": {"ppl": "90"}, "b": {"ppl": "91"}, "c": {"ppl": "92"}}}
+    reduced_report.add_ran_on(tables, tmp_path)
+    ran = {row: fields["ran"] for row, fields in tables["ptb_slim"].items()}
+    assert ran == {"a": "2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz", "b": "not recorded", "c": "not kept yet"}
+    table = reduced_report.markdown(["a", "b", "c"], tables["ptb_slim"])
+    assert "| ran |" in table.splitlines()[0] and "| 2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz |" in table
