@@ -49,11 +49,13 @@ def command_lines() -> list:
 
 def pace(text: str, last_epoch: int) -> str:
     """', ~6.4 min per epoch, at most 21 epochs (~2.2 h) to the cap of 25' from a fairseq-train log
-    ('' with fewer than two validations). The median step between validations is robust to the
-    gap of a resumed run."""
-    stamps = [datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S") for line in text.splitlines()
-              if "| valid on " in line and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)]
-    steps = [(b - a).total_seconds() / 60 for a, b in zip(stamps, stamps[1:])]
+    ('' before two validations of one run). Steps are timed within each run of the log (a
+    resumed row starts a new run with its config line), so the gap of a cut-off row is not one."""
+    steps = []
+    for run in re.split(r"\n(?=\S+ \S+ \| INFO \| fairseq_cli.train \| \{)", text):
+        stamps = [datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S") for line in run.splitlines()
+                  if "| valid on " in line and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)]
+        steps += [(b - a).total_seconds() / 60 for a, b in zip(stamps, stamps[1:])]
     if not steps or statistics.median(steps) <= 0:
         return ""
     minutes = statistics.median(steps)

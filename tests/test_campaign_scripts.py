@@ -128,12 +128,13 @@ def test_campaign_status_names_each_rows_state(tmp_path):
     for row in ("k10", "cut"):
         (work / "rec" / row / "logs").mkdir(parents=True)
         (work / "rec" / row / "ckpt" / row).mkdir(parents=True)
-        # epochs 6 minutes apart, then a 2-hour gap where the row was cut off and resumed
+        # epoch 1, cut off, resumed 2 hours later (a new run: its config line), epochs 2-3 6 minutes apart
+        config = " | INFO | fairseq_cli.train | {'optimization': {'max_epoch': 25, 'max_update': 0}}\n"
+        valid = [f"2026-01-01 {h:02d}:{m:02d}:00 | INFO | valid | epoch {e:03d} | valid on 'valid' subset | loss 7"
+                 f" | ppl {300 - e}.5 | num_updates {e * 10}\n" for e, (h, m) in
+                 zip((1, 2, 3), ((0, 6), (2, 12), (2, 18)))]
         (work / "rec" / row / "logs" / f"train.{row}.log").write_text(
-            "2026-01-01 00:00:00 | INFO | fairseq_cli.train | {'optimization': {'max_epoch': 25, 'max_update': 0}}\n"
-            + "".join(f"2026-01-01 {h:02d}:{m:02d}:00 | INFO | valid | epoch {e:03d} | valid on 'valid' subset | loss 7"
-                      f" | ppl {300 - e}.5 | num_updates {e * 10}\n" for e, (h, m) in
-                      zip((1, 2, 3, 4), ((0, 6), (0, 12), (2, 12), (2, 18)))))
+            "2026-01-01 00:00:00" + config + valid[0] + "2026-01-01 02:06:00" + config + "".join(valid[1:]))
     (work / "rec" / "cut" / "ckpt" / "cut" / "checkpoint_last.pt").write_bytes(b"x")
     busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--save-dir",
                              str(work / "rec" / "k10" / "ckpt" / "k10")])
@@ -144,7 +145,7 @@ def test_campaign_status_names_each_rows_state(tmp_path):
     finally:
         busy.kill()
     assert lines[0] == "kept     rec:done  ppl 93.00, 18 epochs, lr floor"
-    pace = "epoch 4, valid ppl 296.50, ~6.0 min per epoch, at most 21 epochs (~2.1 h) to the cap of 25, log written "
+    pace = "epoch 3, valid ppl 297.50, ~6.0 min per epoch, at most 22 epochs (~2.2 h) to the cap of 25, log written "
     assert lines[1].startswith("running  rec:k10  " + pace)
     assert lines[2].startswith("resumes  rec:cut  " + pace)
     assert lines[2].endswith(f"(checkpoint_last.pt in {work / 'rec' / 'cut' / 'ckpt' / 'cut'})")
