@@ -154,3 +154,14 @@ def test_every_row_names_the_day_and_cpu_it_ran_on_from_its_kept_log(tmp_path):
     assert ran == {"a": "2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz", "b": "not recorded", "c": "not kept yet"}
     table = reduced_report.markdown(["a", "b", "c"], tables["ptb_slim"])
     assert "| ran |" in table.splitlines()[0] and "| 2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz |" in table
+
+
+def test_baselines_give_the_gap_to_the_paper_only_where_the_model_is_the_papers():
+    tables = {"ptb_slim": rows(in300_std=93.0), "ptb_awd_define": rows(awd=87.27)}
+    lines = reduced_report.baselines(tables).splitlines()
+    assert len(lines) == 2 + len(reduced_report.BASELINES)
+    slim = next(line for line in lines if "| in300-std |" in line)
+    assert "| 93.00 |" in slim and "| +3.9% |" in slim and "89.54" in slim  # the same 2 x 300 model
+    awd = next(line for line in lines if "| awd |" in line)
+    assert "| 87.27 |" in awd and "58.8" in awd and "| - |" in awd  # another size: no gap
+    assert "| sm | not run yet |" in next(line for line in lines if "| sm |" in line)
