@@ -15,7 +15,7 @@
 # package while rows run cannot reach them. --commit: commit each kept row's two files as soon
 # as it ends (examples/save_row.sh --commit; nothing else staged is taken). On a 2-core machine
 # the whole campaign takes tens of hours (PTB rows 1-3 h, Multi30k rows ~3.5 h, WikiText-2 rows
-# 13-30 h; examples/README.md): run it across sessions.
+# up to 4.5-7.5 h (adaptive) and 17-30 h (SM) at their epoch cap; examples/README.md): run it across sessions.
 # With time for one row only, give it both cores: OMP_NUM_THREADS=2 bash examples/<recipe>/run.sh
 # --reduced --rows ROW ... (a reduced AWD-LSTM row on a 2-core AMD EPYC: 2.87 updates/s alone on
 # two threads, against 1.71 on one thread beside a second row; 2 x 1.71 is still the better total).
