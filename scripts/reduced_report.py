@@ -367,17 +367,20 @@ def summary(tables) -> str:
 
 
 BEGIN, END = "<!-- reduced-report: begin (written by scripts/reduced_report.py) -->", "<!-- reduced-report: end -->"
+# a second, optional block: the verdict table alone, where a README wants it near its top
+VERDICTS_BEGIN = "<!-- reduced-verdicts: begin (written by scripts/reduced_report.py) -->"
+VERDICTS_END = "<!-- reduced-verdicts: end -->"
 
 
-def replace_block(path: Path, block: str) -> None:
-    """Put ``block`` between the BEGIN / END markers of ``path`` (appended with them if absent);
-    everything outside the markers is kept as it is."""
+def replace_block(path: Path, block: str, begin: str = BEGIN, end: str = END, append: bool = True) -> None:
+    """Put ``block`` between the ``begin`` / ``end`` markers of ``path`` (appended with them if
+    absent and ``append``); everything outside the markers is kept as it is."""
     text = path.read_text() if path.exists() else ""
-    new = f"{BEGIN}\n{block.strip()}\n{END}"
-    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
-        head, rest = text.split(BEGIN, 1)
-        text = head + new + rest.split(END, 1)[1]
-    else:
+    new = f"{begin}\n{block.strip()}\n{end}"
+    if begin in text and end in text.split(begin, 1)[1]:
+        head, rest = text.split(begin, 1)
+        text = head + new + rest.split(end, 1)[1]
+    elif append:
         text = text.rstrip() + ("\n\n" if text.strip() else "") + "## Reduced-scale results\n\n" + new + "\n"
     path.write_text(text)
 
@@ -419,6 +422,7 @@ def main(argv=None):
         args.out.write_text(text)
     if args.update_readmes:
         replace_block(args.root / "README.md", text)
+        replace_block(args.root / "README.md", summary(tables), VERDICTS_BEGIN, VERDICTS_END, append=False)
         for recipe, lines in per_recipe.items():
             if (args.root / "examples" / recipe).is_dir():
                 replace_block(args.root / "examples" / recipe / "README.md", "\n".join(lines))

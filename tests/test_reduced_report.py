@@ -95,16 +95,20 @@ def test_summary_gives_every_claim_its_verdict_in_one_table():
 def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
     (tmp_path / "examples" / "ptb_slim").mkdir(parents=True)
     top = tmp_path / "README.md"
-    top.write_text(f"# top\nbefore\n{reduced_report.BEGIN}\nold table\n{reduced_report.END}\nafter\n")
+    top.write_text(f"# top\n{reduced_report.VERDICTS_BEGIN}\nold verdicts\n{reduced_report.VERDICTS_END}\n"
+                   f"before\n{reduced_report.BEGIN}\nold table\n{reduced_report.END}\nafter\n")
     recipe = tmp_path / "examples" / "ptb_slim" / "README.md"
     recipe.write_text("# PTB recipe\nits own text\n")
     argv = ["--no-plots", "--update-readmes", "--root", str(tmp_path)]
     reduced_report.main(argv)
     text = top.read_text()
-    assert text.startswith("# top\nbefore\n") and text.endswith(f"{reduced_report.END}\nafter\n")
-    assert "old table" not in text and "Verdict:" in text and "**5b. Multi30k n-best reranking" in text
+    assert text.startswith(f"# top\n{reduced_report.VERDICTS_BEGIN}\n| experiment | claim (paper) | verdict")
+    assert text.endswith(f"{reduced_report.END}\nafter\n") and f"{reduced_report.VERDICTS_END}\nbefore\n" in text
+    assert "old table" not in text and "old verdicts" not in text
+    assert "Verdict:" in text and "**5b. Multi30k n-best reranking" in text
     mine = recipe.read_text()  # markers appended once, then the same block replaced in place
     assert mine.startswith("# PTB recipe\nits own text\n\n## Reduced-scale results\n")
+    assert reduced_report.VERDICTS_BEGIN not in mine  # the verdict block is only where a README asks for it
     assert "**1. PTB" in mine and "**6. PTB" in mine and "**3. WikiText-2" not in mine
     reduced_report.main(argv)
     assert recipe.read_text() == mine and top.read_text() == text
