@@ -52,6 +52,13 @@ def flag(flags: list, name: str, default=None):
     return flags[flags.index(name) + 1] if name in flags else default
 
 
+def update(model, criterion, sample) -> None:
+    """One update's forward and backward, as fairseq's trainer runs them (gradients cleared first)."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    criterion(model, sample)[0].backward()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rows", nargs="+", metavar="recipe:row")
@@ -73,7 +80,7 @@ def main(argv=None) -> int:
         batch = int(flag(flags, "--batch-size", 0)) or max(1, int(flag(flags, "--max-tokens", 4096)) // length)
         model, criterion = benchmark.build_lm(dictionary, flag(flags, "--arch"), flags)
         sample = benchmark.zipf_batch(dictionary, batch, length)
-        contenders[item] = lambda m=model, c=criterion, s=sample: c(m.train(), s)[0].backward()
+        contenders[item] = lambda m=model, c=criterion, s=sample: update(m, c, s)
         shapes[item] = (batch, length)
     times = benchmark.interleaved(contenders, args.repeats)
     print(f"{benchmark.machine()['cpu']}, {benchmark.torch.get_num_threads()} torch thread(s), V = {args.vocab:,}")
