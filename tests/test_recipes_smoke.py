@@ -156,3 +156,32 @@ def test_every_row_of_the_campaign_queue_is_a_row_of_its_recipe(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         trained = re.findall(r"^\+ fairseq-train .*?--save-dir \S+/ckpt/(\S+) ", proc.stdout, re.M)
         assert sorted(trained) == sorted(names), (recipe, set(names) ^ set(trained))
+
+
+def first_lr(argv) -> float:
+    """The learning rate fairseq compares with --stop-min-lr before the first epoch: the warm-up's
+    start where there is a warm-up (fairseq's default start 0), else --lr."""
+    def value(flag, default):
+        return argv[argv.index(flag) + 1] if flag in argv else default
+    if float(value("--warmup-updates", 0)) > 0 and value("--lr-scheduler", "fixed") != "fixed":
+        return float(value("--warmup-init-lr", 0))
+    return float(value("--lr", "0.25").split(",")[0])
+
+
+@pytest.mark.parametrize("mode", ["--smoke", "--reduced", "--paper"])
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_no_training_starts_below_its_stop_min_lr(recipe, mode, tmp_path):
+    """fairseq ends a run before its first update when the starting lr is <= --stop-min-lr (the
+    reduced WikiText-2 rows did, with a warm-up from 1e-7 and --stop-min-lr 1.3e-4)."""
+    import shlex
+
+    args = [] if mode == "--paper" else [mode]
+    proc = subprocess.run(["bash", str(recipe / "run.sh"), *args, "--dry-run", "--work", str(tmp_path), "--data", str(DATA)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trains = [shlex.split(line[2:]) for line in proc.stdout.splitlines() if line.startswith("+ fairseq-train ")]
+    assert trains or recipe.name == "mt_rerank", proc.stdout[-2000:]
+    for argv in trains:
+        if "--stop-min-lr" in argv:
+            stop = float(argv[argv.index("--stop-min-lr") + 1])
+            assert first_lr(argv) > stop, (recipe.name, mode, first_lr(argv), stop)

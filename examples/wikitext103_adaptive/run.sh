@@ -43,7 +43,9 @@ if [ "$SMOKE" = 1 ]; then
 elif [ "$REDUCED" = 1 ]; then
     # whole WikiText-2 (V = 33,280), 2 layers d=256 (factor 4: band dims 256 / 64 / 16, not the
     # 8-d tied tail of d=128), dropout 0.3 (WikiText-2 is small), trained to convergence: Adam
-    # 1e-3 after 400 warm-up updates, halved after every epoch without a 0.2% validation gain,
+    # 1e-3 after 400 warm-up updates from 2.5e-4 (the warm-up starts above --stop-min-lr: fairseq
+    # compares the lr with it before the first epoch, and a start at 1e-7 ended every row before
+    # its first update), halved after every epoch without a 0.2% validation gain,
     # stopped after the 3rd halving, 3 epochs without gain, or 30 epochs (~1,020 updates each);
     # cutoffs at the paper's fractions of the vocabulary (20k, 60k of 267k ~ 7.5%, 22%)
     DIMS=(--decoder-layers 2 --decoder-embed-dim 256 --decoder-ffn-embed-dim 1024 --decoder-attention-heads 4
@@ -52,7 +54,7 @@ elif [ "$REDUCED" = 1 ]; then
     CHAR=(--character-filters "[(1, 32), (2, 32), (3, 64), (4, 64)]" --character-embedding-dim 4 --char-embedder-highway-layers 1)
     TRAIN=(--task language_modeling --tokens-per-sample 128 --sample-break-mode none --max-tokens 2048
            --optimizer adam --adam-betas "(0.9, 0.98)" --lr 0.001 --lr-scheduler reduce_lr_on_plateau
-           --warmup-updates 400 --warmup-init-lr 1e-07 --lr-shrink 0.5 --lr-patience 0 --lr-threshold 0.002
+           --warmup-updates 400 --warmup-init-lr 0.00025 --lr-shrink 0.5 --lr-patience 0 --lr-threshold 0.002
            --stop-min-lr 0.00013 --patience 3 --max-epoch 30 --clip-norm 1.0 --no-epoch-checkpoints
            --log-format simple --log-interval 200 --num-workers 0 --seed 1)
     EVAL=(--tokens-per-sample 128 --context-window 64 --sample-break-mode none --max-tokens 4096 --gen-subset test)
