@@ -76,11 +76,12 @@ def row_status(recipe: str, row: str, work: Path, root: Path, commands: list) ->
     log = folder / "logs" / f"train.{row}.log"
     progress = ""
     if log.is_file():
-        valid = validations(log.read_text(errors="replace"))
+        text = log.read_text(errors="replace")
+        valid = validations(text)
         if valid:
             last = valid[-1]
             progress = f"  epoch {int(last.get('epoch', 0))}, valid ppl {last.get('ppl', float('nan')):.2f}"
-            progress += pace(log.read_text(errors="replace"), int(last.get("epoch", 0)))
+            progress += pace(text, int(last.get("epoch", 0)))
         progress += f", log written {(time.time() - log.stat().st_mtime) / 60:.0f} min ago"
     # the recipe's bash (--work FOLDER) or its fairseq processes (FOLDER/data-bin, FOLDER/ckpt/ROW)
     if any(f" {folder}/" in c or f" {folder} " in c + " " for c in commands):
