@@ -177,10 +177,13 @@ def main(argv=None):
     updates = 8 if args.tiny else args.updates_per_model
 
     results = []
-    models = [m for m in models_for(vocab, args.hidden) if not wanted or any(w in m[0].lower() for w in wanted)]
-    for i, (name, model_flags, crit_flags) in enumerate(models, 1):
+    # a model keeps its folder number (model1..model4) whatever --only picks, so a rerun of one
+    # model into the same --out replaces that model's folder and no other
+    models = [(n, m) for n, m in enumerate(models_for(vocab, args.hidden), 1)
+              if not wanted or any(w in m[0].lower() for w in wanted)]
+    for i, (number, (name, model_flags, crit_flags)) in enumerate(models, 1):
         stage(f"3/5 fairseq-train {i}/{len(models)}: {name}")
-        save = work / f"model{i}"
+        save = work / f"model{number}"
         shutil.rmtree(save, ignore_errors=True)  # else fairseq-train would resume an earlier demo's checkpoint
         t_start = time.time()
         log, cpu_s = run("fairseq-train", [
@@ -190,7 +193,7 @@ def main(argv=None):
             "--optimizer", "adam", "--lr", 0.003, "--clip-norm", 0.25, "--max-update", updates, "--max-epoch", 1000,
             "--save-dir", save, "--no-epoch-checkpoints", "--log-format", "simple",
             "--log-interval", 2 if args.tiny else 25, "--max-valid-steps", 10, "--num-workers", 0, "--seed", 1,
-        ], work / f"train{i}.log")
+        ], work / f"train{number}.log")
         wall_s = time.time() - t_start
         done = max(int(x) for x in re.findall(r"num_updates[= ](\d+)", log))
         wps = [float(x) for x in re.findall(r"train_inner.*?wps=([0-9.]+)", log)]
@@ -199,7 +202,7 @@ def main(argv=None):
         stage(f"4/5 fairseq-eval-lm {i}/{len(models)}: {name}")
         ev, _ = run("fairseq-eval-lm", [data_bin, "--user-dir", USER_DIR, "--path", ckpt, "--gen-subset", "test",
                                      "--tokens-per-sample", 64, "--max-tokens", 4096, "--num-workers", 0],
-                 work / f"eval{i}.log")
+                 work / f"eval{number}.log")
         ppl = float(re.search(r"Perplexity: ([0-9.]+|inf)", ev).group(1))
         results.append(dict(model=name, embedding_params=embedding_parameters(ckpt), total_params=total,
                             test_ppl=ppl, train_tokens_per_s=sum(wps) / max(len(wps), 1), updates=done,
