@@ -11,9 +11,10 @@ Four parts, each printing a table and ratios where faster (or smaller) = larger:
    2 x 512 ``compact_lstm_lm`` at V=267,735: full softmax (``cross_entropy``) vs
    ``importance_sampling`` (8192 samples) vs ``nce`` (1024) vs adaptive softmax vs slim output +
    ``nce``, built with fairseq's own argument parser, task, criterions and Adam.
-3. ``fairseq`` -- our adaptive input + tied adaptive softmax in ``compact_transformer_lm`` vs
-   stock fairseq ``transformer_lm --adaptive-input ... --tie-adaptive-weights --tie-adaptive-proj``
-   at equal sizes (same parameter count, checked): training tokens/s.
+3. ``fairseq`` -- training tokens/s of ``compact_transformer_lm`` vs stock fairseq
+   ``transformer_lm`` at equal sizes (same parameter count, checked), in two pairs: our adaptive
+   input + tied adaptive softmax vs ``--adaptive-input ... --tie-adaptive-weights
+   --tie-adaptive-proj``, and a full softmax with ``cross_entropy`` (V at most 33,280).
 4. ``memory``  -- parameter bytes (counted) and peak RSS (measured in a fresh subprocess per
    configuration: build + one forward/backward + SGD step on a tiny batch) of the One Billion
    Word 2 x 2048 LSTM with slim input (1/32) + slim output (1/8) vs standard input + softmax.
@@ -31,7 +32,7 @@ depend on word frequencies, uniform tokens would misrepresent both.
     python scripts/benchmark.py --parts output,memory
 
 The last line of the output is one JSON object: the headline ratios ``slim_vs_dense``,
-``is_vs_full``, ``nce_vs_full``, ``adaptive_vs_full``, ``ours_vs_fairseq_adaptive``,
+``is_vs_full``, ``nce_vs_full``, ``adaptive_vs_full``, ``ours_vs_fairseq_adaptive``, ``ours_vs_fairseq_softmax``,
 ``eval_vs_fairseq_adaptive``, ``eval_vs_fairseq_softmax``, ``eval_slim_vs_softmax`` (with
 ``eval_slim_vs_softmax_mac_ratio``, the multiply-add ratio that caps it), ``generate_vs_fairseq``, the
 absolute timings and the machine. ``--tiny`` (toy sizes, seconds) exists for the test suite.
@@ -450,44 +451,58 @@ def part_train(sz: Sizes) -> dict:
 
 # -- part 3: our adaptive input/softmax vs fairseq's ------------------------------------------------
 def part_fairseq(sz: Sizes) -> dict:
+    """Training steps of stock fairseq's transformer LM and ours with the same layers, in two pairs:
+    tied adaptive input + softmax (ADP-T), and a full softmax (cross-entropy) at a vocabulary of at
+    most 33,280 words (WikiText-2's: at the paper sizes' 267,735 one step would take minutes)."""
     from fairseq.optim.adam import Adam
 
     V, L, D = sz.tf_vocab, sz.tf_layers, sz.tf_dim
+    Vs = min(V, 33280)
     cut = ",".join(map(str, sz.tf_cutoffs))
     B, T = sz.tf_batch, sz.tf_len
-    print(f"\n## 3. Adaptive input + tied adaptive softmax (ADP-T), ours vs stock fairseq: transformer LM "
-          f"{L} layers, d={D}, ffn {sz.tf_ffn}, {sz.tf_heads} heads, V={V:,}, cutoffs {cut}, factor 4, "
+    print(f"\n## 3. Ours vs stock fairseq, training steps of a transformer LM with the same layers: "
+          f"{L} layers, d={D}, ffn {sz.tf_ffn}, {sz.tf_heads} heads; adaptive input + tied adaptive softmax (ADP-T) "
+          f"at V={V:,}, cutoffs {cut}, factor 4; full softmax (cross-entropy) at V={Vs:,}; "
           f"{B} x {T} = {B * T} tokens per step (Zipfian), fairseq's Adam, {sz.tf_repeats} interleaved repeats")
     quiet_imports()
-    d = zipf_dictionary(V)
     common = ["--decoder-layers", L, "--decoder-embed-dim", D, "--decoder-ffn-embed-dim", sz.tf_ffn,
               "--decoder-attention-heads", sz.tf_heads, "--decoder-input-dim", D, "--decoder-output-dim", D,
               "--dropout", 0.1, "--attention-dropout", 0.0, "--no-decoder-final-norm",
-              "--adaptive-softmax-dropout", 0.0, "--tokens-per-sample", T, "--ddp-backend", "legacy_ddp"]
-    stock_flags = common + ["--adaptive-input", "--adaptive-input-cutoff", cut, "--adaptive-input-factor", 4,
-                            "--adaptive-softmax-cutoff", cut, "--adaptive-softmax-factor", 4,
-                            "--tie-adaptive-weights", "--tie-adaptive-proj", "--criterion", "adaptive_loss"]
-    ours_flags = common + ["--input-embedding", "adaptive", "--output-layer", "adaptive", "--tie-input-output",
-                           "--adaptive-cutoffs", cut, "--adaptive-factor", 4, "--criterion", "compact_adaptive_loss"]
-    torch.manual_seed(0)
-    contenders = {"fairseq transformer_lm --adaptive-input": build_lm(d, "transformer_lm", stock_flags),
-                  "ours compact_transformer_lm adaptive": build_lm(d, "compact_transformer_lm", ours_flags)}
-    sizes = {k: count(unique_params([m])) for k, (m, _) in contenders.items()}
-    if len(set(sizes.values())) != 1:
-        raise RuntimeError(f"the two models differ in size: {sizes}")
-    for model, _ in contenders.values():
-        model.to(DEVICE)
-    params = unique_params([m for m, _ in contenders.values()])
-    optimizer = Adam(params, lr=1e-4)
-    sample = to_device(zipf_batch(d, B, T, seed=1))
-    res = run_training(contenders, sample, optimizer, sz.tf_repeats)
-    names = list(contenders)
-    stock = res[names[0]]["total"]
-    rows = [[name, f"{sizes[name]:,}", ms(t["forward"]), ms(t["backward"]), ms(t["optimizer"]), ms(t["total"]),
-             f"{B * T / t['total']:,.0f}", f"{stock / t['total']:.2f}x"] for name, t in res.items()]
-    print(table(rows, ["model", "params", "forward", "backward", "Adam step", "step", "tokens/s", "vs fairseq"]))
-    return {"tokens_per_step": B * T, "params": sizes[names[0]], "step_s": res,
-            "ours_vs_fairseq_adaptive": stock / res[names[1]]["total"]}
+              "--tokens-per-sample", T, "--ddp-backend", "legacy_ddp"]
+    adaptive = common + ["--adaptive-softmax-dropout", 0.0]
+    pairs = {  # name: (vocabulary, stock (arch, flags), ours (arch, flags))
+        "adaptive": (V, ("fairseq transformer_lm --adaptive-input", "transformer_lm", adaptive + [
+                         "--adaptive-input", "--adaptive-input-cutoff", cut, "--adaptive-input-factor", 4,
+                         "--adaptive-softmax-cutoff", cut, "--adaptive-softmax-factor", 4,
+                         "--tie-adaptive-weights", "--tie-adaptive-proj", "--criterion", "adaptive_loss"]),
+                     ("ours compact_transformer_lm adaptive", "compact_transformer_lm", adaptive + [
+                         "--input-embedding", "adaptive", "--output-layer", "adaptive", "--tie-input-output",
+                         "--adaptive-cutoffs", cut, "--adaptive-factor", 4, "--criterion", "compact_adaptive_loss"])),
+        "softmax": (Vs, ("fairseq transformer_lm, softmax", "transformer_lm", common + ["--criterion", "cross_entropy"]),
+                    ("ours compact_transformer_lm, softmax", "compact_transformer_lm",
+                     common + ["--criterion", "cross_entropy"])),
+    }
+    rows, out = [], {"tokens_per_step": B * T, "params": {}, "step_s": {}}
+    for kind, (vocab, stock, ours) in pairs.items():
+        d = zipf_dictionary(vocab)
+        torch.manual_seed(0)
+        contenders = {name: build_lm(d, arch, flags) for name, arch, flags in (stock, ours)}
+        sizes = {k: count(unique_params([m])) for k, (m, _) in contenders.items()}
+        if len(set(sizes.values())) != 1:
+            raise RuntimeError(f"the two models differ in size: {sizes}")
+        for model, _ in contenders.values():
+            model.to(DEVICE)
+        optimizer = Adam(unique_params([m for m, _ in contenders.values()]), lr=1e-4)
+        res = run_training(contenders, to_device(zipf_batch(d, B, T, seed=1)), optimizer, sz.tf_repeats)
+        base = res[stock[0]]["total"]
+        rows += [[name, f"{vocab:,}", f"{sizes[name]:,}", ms(t["forward"]), ms(t["backward"]), ms(t["optimizer"]),
+                  ms(t["total"]), f"{B * T / t['total']:,.0f}", f"{base / t['total']:.2f}x"] for name, t in res.items()]
+        out["params"][kind] = sizes[stock[0]]
+        out["step_s"].update(res)
+        out[f"ours_vs_fairseq_{kind}"] = base / res[ours[0]]["total"]
+        del contenders, optimizer, res
+    print(table(rows, ["model", "V", "params", "forward", "backward", "Adam step", "step", "tokens/s", "vs fairseq"]))
+    return out
 
 
 # -- part 4: memory ---------------------------------------------------------------------------------
@@ -648,6 +663,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "nce_vs_full": results.get("train", {}).get("nce_vs_full"),
         "adaptive_vs_full": results.get("train", {}).get("adaptive_vs_full"),
         "ours_vs_fairseq_adaptive": results.get("fairseq", {}).get("ours_vs_fairseq_adaptive"),
+        "ours_vs_fairseq_softmax": results.get("fairseq", {}).get("ours_vs_fairseq_softmax"),
         "eval_vs_fairseq_adaptive": results.get("eval", {}).get("eval_vs_fairseq_adaptive"),
         "eval_vs_fairseq_softmax": results.get("eval", {}).get("eval_vs_fairseq_softmax"),
         "eval_slim_vs_softmax": results.get("eval", {}).get("eval_slim_vs_softmax"),

@@ -36,7 +36,8 @@ def run_tiny(bench, capsys, parts, *extra):
 # two tests (the in-process parts, the CLI parts) so that two test workers run them side by side
 def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
     summary, _ = run_tiny(bench, capsys, "output,train,fairseq,memory")
-    for key in ("slim_vs_dense", "is_vs_full", "nce_vs_full", "adaptive_vs_full", "ours_vs_fairseq_adaptive"):
+    for key in ("slim_vs_dense", "is_vs_full", "nce_vs_full", "adaptive_vs_full", "ours_vs_fairseq_adaptive",
+                "ours_vs_fairseq_softmax"):
         assert isinstance(summary[key], float) and summary[key] > 0, key
     details = summary["details"]
     # part 1: the dense baseline is slim's own materialised matrix, so the two agree
@@ -50,7 +51,8 @@ def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
     assert params[0] == params[1] == params[2] > params[3] and params[2] > params[4]
     assert details["train"]["tokens_per_step"] == 4 * 8
     # part 3 refuses to compare models of different sizes; it ran, so they are equal
-    assert details["fairseq"]["params"] > 0
+    assert set(details["fairseq"]["params"]) == {"adaptive", "softmax"}
+    assert all(n > 0 for n in details["fairseq"]["params"].values())
     # part 4: measured in subprocesses, compressed < uncompressed
     mem = details["memory"]
     assert mem["param_bytes"]["slim"] < mem["param_bytes"]["uncompressed"]

@@ -223,7 +223,8 @@ class SlimOutput(SlimAssignmentMixin, CompactOutputLayer):
         per block of rows the partial table (step 1), the target's score as the sum of its
         ``K`` table entries, and ``log Z`` streamed over the vocabulary (the C++ kernel's
         ``slim_log_partition`` on CPU float32, else chunked PyTorch): the ``[N, V]``
-        log-probabilities are never written. With autograd: ``logit - logsumexp``."""
+        log-probabilities are never written. With autograd: the base class's ``log_softmax``
+        gathered at the targets."""
         check_target_shape(hidden, target)
         if torch.is_grad_enabled() and (hidden.requires_grad or self.pool.requires_grad):
             return super().target_log_probs(hidden, target)
