@@ -168,19 +168,32 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         missing = 3 - len(out)
         return head + f" at the measured ratios ({text})" + (f"; {missing} ratio(s) not run yet" if missing else "")
     if kind == "k_sweep":
-        vals = {k: p(f"k{k}") for k in (1, 2, 4, 10, 30, 300)}
-        if any(v is None for v in vals.values()):
-            return "not run yet (all six K needed)"
+        # K >= 2 within 3% of each other, K = 1 above them all; rows still missing can only widen
+        # the spread and raise the best K >= 2, so a failure among the rows in is final
+        vals = {k: p(f"k{k}") for k in (1, 2, 4, 10, 30, 300) if p(f"k{k}") is not None}
         rest = [v for k, v in vals.items() if k > 1]
+        if len(vals) < 2 or not rest:
+            return "not run yet" + (f" (only K={next(iter(vals))} in)" if vals else "")
         flat = (max(rest) / min(rest) - 1) * 100
-        return ("holds" if flat <= 3 and vals[1] > max(rest) else "does not hold") + \
-            f" (K>=2 within {flat:.1f}%, K=1 {vals[1]:.2f})"
+        ok = flat <= 3 and (1 not in vals or vals[1] > max(rest))
+        missing = 6 - len(vals)
+        head = "does not hold" if not ok else "holds so far" if missing else "holds"
+        text = ", ".join(f"K={k} {v:.2f}" for k, v in vals.items())
+        return head + f" (K>=2 within {flat:.1f}%; {text})" + (f"; {missing} K not run yet" if missing else "")
     if kind == "adaptive":
-        v = [p(r) for r in ("adp-t", "adp", "asm", "sm")]
-        if any(x is None for x in v):
-            return "not run yet"
-        ok = v[0] <= v[1] <= v[2] < v[3]
-        return ("holds" if ok else "does not hold") + " (ADP-T %.2f, ADP %.2f, ASM %.2f, SM %.2f)" % tuple(v)
+        # the claim is a chain, ADP-T <= ADP <= ASM < SM: check each row that ran against the next
+        # one in the chain that ran (SM, ~20 h on one thread here, may be missing)
+        chain = [("ADP-T", "adp-t"), ("ADP", "adp"), ("ASM", "asm"), ("SM", "sm")]
+        ran = [(name, p(r)) for name, r in chain if p(r) is not None]
+        if len(ran) < 2:
+            return "not run yet" + (f" (only {ran[0][0]} {ran[0][1]:.2f} in)" if ran else "")
+        broken = [f"{a} {x:.2f} > {b} {y:.2f}" if b != "SM" else f"{a} {x:.2f} >= SM {y:.2f}"
+                  for (a, x), (b, y) in zip(ran, ran[1:]) if (x > y if b != "SM" else x >= y)]
+        missing = [name for name, r in chain if p(r) is None]
+        head = "does not hold" if broken else "holds so far" if missing else "holds"
+        text = ", ".join(f"{name} {v:.2f}" for name, v in ran)
+        return (head + f" ({text}" + (f"; broken: {', '.join(broken)}" if broken else "") + ")"
+                + (f"; not run yet: {', '.join(missing)}" if missing else ""))
     if kind == "define_awd":
         base = p("awd")
         best = best_row(paper_design_rows("awd"), p, min)

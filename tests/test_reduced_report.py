@@ -81,6 +81,35 @@ def test_slim_input_verdict_holds_only_when_every_pair_ran_and_names_the_pairs_t
     assert text.startswith("holds (SE vs NE: ") and "in300-M10K-drop0.1 +2.2%" in text and "not run yet" not in text
 
 
+def test_k_sweep_verdict_judges_the_rows_in_and_a_failure_among_them_is_final():
+    v = reduced_report.verdict
+    assert v("k_sweep", {}) == "not run yet"
+    assert v("k_sweep", rows(k10=100.0)) == "not run yet (only K=10 in)"
+    assert v("k_sweep", rows(k1=110.0, k10=100.0)) == \
+        "holds so far (K>=2 within 0.0%; K=1 110.00, K=10 100.00); 4 K not run yet"
+    # two K >= 2 already 5% apart: no later row can bring them within 3%
+    assert v("k_sweep", rows(k2=105.0, k10=100.0)).startswith("does not hold (K>=2 within 5.0%")
+    # K = 1 no worse than a K >= 2 that ran: a later row can only raise the best K >= 2
+    assert v("k_sweep", rows(k1=100.0, k4=101.0)).startswith("does not hold")
+    six = v("k_sweep", rows(k1=110.0, k2=101.0, k4=100.0, k10=100.5, k30=100.2, k300=102.0))
+    assert six.startswith("holds (K>=2 within 2.0%") and "not run yet" not in six
+
+
+def test_adaptive_verdict_checks_the_chain_on_the_rows_that_ran():
+    v = reduced_report.verdict
+    assert v("adaptive", {}) == "not run yet"
+    assert v("adaptive", rows(adp_t=120.0)) == "not run yet (only ADP-T 120.00 in)"
+    # SM (the ~20 h row) missing: the rest of the chain is judged, SM named as missing
+    assert v("adaptive", rows(adp_t=118.0, adp=119.0, asm=125.0)) == \
+        "holds so far (ADP-T 118.00, ADP 119.00, ASM 125.00); not run yet: SM"
+    # a gap in the chain compares the rows on either side of it
+    assert v("adaptive", rows(adp_t=130.0, asm=125.0)) == \
+        "does not hold (ADP-T 130.00, ASM 125.00; broken: ADP-T 130.00 > ASM 125.00); not run yet: ADP, SM"
+    assert v("adaptive", rows(adp_t=110.0, adp=112.0, asm=115.0, sm=120.0)) == \
+        "holds (ADP-T 110.00, ADP 112.00, ASM 115.00, SM 120.00)"
+    assert "broken: ASM 120.00 >= SM 120.00" in v("adaptive", rows(adp_t=110.0, adp=112.0, asm=120.0, sm=120.0))
+
+
 def test_summary_gives_every_claim_its_verdict_in_one_table():
     tables = {"ptb_slim": rows(io300_1of8=117.13, sm300_1of8=133.64), "ptb_awd_define": rows(awd=87.27)}
     lines = reduced_report.summary(tables).splitlines()
