@@ -242,7 +242,13 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         n, s = num(t, "rerank-normal", "BLEU"), num(t, "rerank-slim", "BLEU")
         if n is None or s is None:
             return "not run yet"
-        return ("holds" if s >= n - 0.2 else "does not hold") + f" (slim {s:.2f} vs normal {n:.2f} BLEU)"
+        text = f"slim {s:.2f} vs normal {n:.2f} BLEU"
+        none = num(t, "rerank-none", "BLEU")  # the length weight alone, tuned the same way
+        if none is not None:
+            text += f", length-only reranking {none:.2f}"
+            if n <= none:  # the normal LM adds nothing: matching it says nothing about the slim LM
+                return f"inconclusive: the normal LM does not improve on length-only reranking ({text})"
+        return ("holds" if s >= n - 0.2 else "does not hold") + f" ({text})"
     return ""
 
 

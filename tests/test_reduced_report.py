@@ -110,6 +110,21 @@ def test_adaptive_verdict_checks_the_chain_on_the_rows_that_ran():
     assert "broken: ASM 120.00 >= SM 120.00" in v("adaptive", rows(adp_t=110.0, adp=112.0, asm=120.0, sm=120.0))
 
 
+def test_rerank_verdict_is_inconclusive_when_the_normal_lm_adds_nothing():
+    v = reduced_report.verdict
+
+    def bleu(**b):
+        return {k.replace("_", "-"): {"BLEU": str(x)} for k, x in b.items()}
+    assert v("rerank", bleu(rerank_normal=38.0)) == "not run yet"
+    assert v("rerank", bleu(rerank_none=38.0, rerank_normal=38.6, rerank_slim=38.5)) == \
+        "holds (slim 38.50 vs normal 38.60 BLEU, length-only reranking 38.00)"
+    assert v("rerank", bleu(rerank_none=38.0, rerank_normal=38.6, rerank_slim=38.1)).startswith("does not hold")
+    # both LMs weighted 0 on the dev set: equal BLEU, but no evidence either way
+    assert v("rerank", bleu(rerank_none=38.2, rerank_normal=38.2, rerank_slim=38.2)) == \
+        "inconclusive: the normal LM does not improve on length-only reranking (slim 38.20 vs normal 38.20 BLEU, " \
+        "length-only reranking 38.20)"
+
+
 def test_summary_gives_every_claim_its_verdict_in_one_table():
     tables = {"ptb_slim": rows(io300_1of8=117.13, sm300_1of8=133.64), "ptb_awd_define": rows(awd=87.27)}
     lines = reduced_report.summary(tables).splitlines()
