@@ -82,4 +82,6 @@ def sampled_softmax_loss(
     if remove_accidental_hits:
         n = n.masked_fill(noise_ids.unsqueeze(0) == targets.unsqueeze(1), ACCIDENTAL_HIT_SCORE)
     logits = torch.cat([t.unsqueeze(1), n], dim=1)  # [N, 1 + S], the target column first
-    return torch.logsumexp(logits, dim=1) - t
+    # = logsumexp(logits) - t, but ATen's fused log_softmax takes ~0.6x its time (forward +
+    # backward, [2048, 8193] on one Xeon thread)
+    return -F.log_softmax(logits, dim=1)[:, 0]
