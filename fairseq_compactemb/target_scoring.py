@@ -6,8 +6,9 @@ and they then index. Every output layer has an exact cheaper path
 (:meth:`CompactOutputLayer.target_log_probs`: adaptive softmax - the head plus the target's
 own tail; slim - ``log Z`` streamed without writing ``[N, V]``; softmax - a fused
 ``log_softmax`` in blocks of rows, gathered). :func:`install` (run when the plugin is
-imported, i.e. by ``--user-dir``) routes fairseq's consumers of target scores to it when *every* model involved has such a decoder
-(``supports_target_scoring``); any other model takes fairseq's code unchanged:
+imported, i.e. by ``--user-dir``) routes fairseq's consumers of target scores to it when
+*every* model involved has such a decoder (``supports_target_scoring``); any other model takes
+fairseq's code unchanged:
 
 * ``SequenceScorer.generate``: ``fairseq-eval-lm``, hub ``score`` and
   ``fairseq-generate --score-reference``. It runs as fairseq wrote it, inside
