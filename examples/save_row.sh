@@ -38,8 +38,9 @@ fi
 echo "saved $dest/$row.tsv and $dest/$row.log"
 if [ "$commit" = --commit ]; then
     files=("$dest/$row.tsv" "$dest/$row.log")
-    score="$(awk -F'\t' '$2 == "ppl" || $2 == "BLEU" {printf "%s %s, ", $2, $3}
-                         $2 == "epochs" {printf "%s epochs, ", $3} $2 == "stopped" {printf "%s", $3}' "${files[0]}")"
+    # "ppl 93.51, 18 epochs, lr floor" whatever order the results lines come in
+    score="$(awk -F'\t' '$2 == "ppl" || $2 == "BLEU" {s = s $2 " " $3 ", "} $2 == "epochs" {e = $3 " epochs, "}
+                         $2 == "stopped" {w = $3} END {printf "%s", s e w}' "${files[0]}")"
     cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     cd "$dest"
     # two campaign streams may commit at the same moment: git's index lock refuses the second, retry

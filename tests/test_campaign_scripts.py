@@ -66,7 +66,8 @@ def copy_save_row(repo):
 
 def finished_work(path, row="r1"):
     (path / "logs").mkdir(parents=True)
-    (path / "results.tsv").write_text(f"{row}\tppl\t90.00\n{row}\tepochs\t7\n{row}\tstopped\tpatience\nother\tppl\t1\n")
+    # in the recipes' order: the test score comes last, after epochs and why training stopped
+    (path / "results.tsv").write_text(f"{row}\tepochs\t7\n{row}\tstopped\tpatience\n{row}\tppl\t90.00\nother\tppl\t1\n")
     (path / "logs" / f"train.{row}.log").write_text(
         "+ fairseq-train data\n2026-01-01 | INFO | valid | epoch 001 | valid on 'valid' subset | ppl 100\n")
     return path
@@ -100,7 +101,7 @@ def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path, lo
                                                    "examples/demo_recipe/results/r1.tsv"]
     assert git(repo, "diff", "--cached", "--name-only").split() == ["unrelated.py"]
     assert git(repo, "show", "HEAD:examples/demo_recipe/results/r1.tsv") == \
-        "r1\tppl\t90.00\nr1\tepochs\t7\nr1\tstopped\tpatience\n"
+        "r1\tepochs\t7\nr1\tstopped\tpatience\nr1\tppl\t90.00\n"
 
 
 @pytest.mark.parametrize("args, code, message", [
