@@ -470,7 +470,7 @@ def part_fairseq(sz: Sizes) -> dict:
               "--dropout", 0.1, "--attention-dropout", 0.0, "--no-decoder-final-norm",
               "--tokens-per-sample", T, "--ddp-backend", "legacy_ddp"]
     adaptive = common + ["--adaptive-softmax-dropout", 0.0]
-    pairs = {  # name: (vocabulary, stock (arch, flags), ours (arch, flags))
+    pairs = {  # kind: (vocabulary, stock (name, arch, flags), ours (name, arch, flags))
         "adaptive": (V, ("fairseq transformer_lm --adaptive-input", "transformer_lm", adaptive + [
                          "--adaptive-input", "--adaptive-input-cutoff", cut, "--adaptive-input-factor", 4,
                          "--adaptive-softmax-cutoff", cut, "--adaptive-softmax-factor", 4,

@@ -170,7 +170,7 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
     if kind == "k_sweep":
         # K >= 2 within 3% of each other, K = 1 above them all; rows still missing can only widen
         # the spread and raise the best K >= 2, so a failure among the rows in is final
-        vals = {k: p(f"k{k}") for k in (1, 2, 4, 10, 30, 300) if p(f"k{k}") is not None}
+        vals = {k: v for k in (1, 2, 4, 10, 30, 300) if (v := p(f"k{k}")) is not None}
         rest = [v for k, v in vals.items() if k > 1]
         if len(vals) < 2 or not rest:
             return "not run yet" + (f" (only K={next(iter(vals))} in)" if vals else "")
@@ -184,12 +184,12 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         # the claim is a chain, ADP-T <= ADP <= ASM < SM: check each row that ran against the next
         # one in the chain that ran (SM, ~20 h on one thread here, may be missing)
         chain = [("ADP-T", "adp-t"), ("ADP", "adp"), ("ASM", "asm"), ("SM", "sm")]
-        ran = [(name, p(r)) for name, r in chain if p(r) is not None]
+        ran = [(name, v) for name, r in chain if (v := p(r)) is not None]
         if len(ran) < 2:
             return "not run yet" + (f" (only {ran[0][0]} {ran[0][1]:.2f} in)" if ran else "")
         broken = [f"{a} {x:.2f} > {b} {y:.2f}" if b != "SM" else f"{a} {x:.2f} >= SM {y:.2f}"
                   for (a, x), (b, y) in zip(ran, ran[1:]) if (x > y if b != "SM" else x >= y)]
-        missing = [name for name, r in chain if p(r) is None]
+        missing = [name for name, _ in chain if name not in dict(ran)]
         head = "does not hold" if broken else "holds so far" if missing else "holds"
         text = ", ".join(f"{name} {v:.2f}" for name, v in ran)
         return (head + f" ({text}" + (f"; broken: {', '.join(broken)}" if broken else "") + ")"
