@@ -130,7 +130,7 @@ preprocess() {
 # (or --fresh) starts afresh; reduced and paper-scale runs resume from ROW's checkpoint_last.pt
 # (fairseq's default), appending to the row's log. Records the row's parameters, embedding
 # parameters, updates, epochs, best validation perplexity, training wall time (fairseq's
-# cumulative 'wall', which survives a resume) and why it stopped (scripts/stop_reason.py).
+# 'wall' summed over the runs of a resumed row: scripts/train_seconds.py) and why it stopped (scripts/stop_reason.py).
 train() {
     local row="$1"; shift
     if [ "$DRY_RUN" = 0 ] && { [ "$MODE" = smoke ] || [ "$FRESH" = 1 ]; }; then
@@ -148,7 +148,7 @@ train() {
     local epochs best wall
     epochs="$(sed -nE 's/.*\| epoch ([0-9]+) \| valid on .*/\1/p' "$log" | tail -n1 | sed 's/^0*//')"
     best="$(sed -nE 's/.*\| valid on .*\| best_(loss|bleu) ([0-9.]+).*/\2/p' "$log" | tail -n1)"
-    wall="$(sed -nE 's/.*\| train \| epoch .*\| wall ([0-9]+).*/\1/p' "$log" | tail -n1)"
+    wall="$("$PYTHON" "$REPO/scripts/train_seconds.py" "$log")"   # every run of a resumed row
     [ -n "$epochs" ] && record "$row" epochs "$epochs"
     if [ -n "$best" ] && grep -q "best_loss" "$log"; then
         record "$row" valid_ppl "$("$PYTHON" -c "print(f'{2 ** float(\"$best\"):.2f}')")"

@@ -29,10 +29,12 @@ fi
         [ -f "$log" ] || continue
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000
-        # every validation line (scripts/learning_curves.py plots them), then the last of the rest
+        # every validation line (scripts/learning_curves.py plots them), the start of every run
+        # (scripts/train_seconds.py times a resumed row from them), then the last of the rest
         grep -E "valid on 'valid' subset" "$log" | cut -c1-400 || true
+        grep -F "| fairseq_cli.train | {" "$log" | cut -c1-120 || true
         grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" \
-            | grep -vE "valid on 'valid' subset" | tail -n 30 | cut -c1-400 || true
+            | grep -vE "valid on 'valid' subset|\| fairseq_cli\.train \| \{" | tail -n 30 | cut -c1-400 || true
     done
 } > "$dest/$row.log"
 echo "saved $dest/$row.tsv and $dest/$row.log"

@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from component_costs import COMPONENTS, costs_markdown  # noqa: E402
 from learning_curves import plot_curves, row_name, valid_curve  # noqa: E402
 from results_table import read_results  # noqa: E402
+from stop_reason import stop_reason  # noqa: E402
+from train_seconds import RUN_START, training_seconds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -295,6 +297,27 @@ def add_ran_on(tables, root: Path) -> None:
             fields.setdefault("ran", (ran_on(log) or "not recorded") if log.is_file() else "not kept yet")
 
 
+def add_log_readings(tables, root: Path) -> None:
+    """Read two fields again from each kept row's log, with today's rules: why it stopped
+    (``scripts/stop_reason.py``: a cap within ``--patience`` of the best validation counts as still
+    improving) and, for a row resumed after a cut, its training seconds summed over every run
+    (``scripts/train_seconds.py``; rows kept before 2026-12-06 recorded their last run's only). A
+    resumed row whose log cannot time every run keeps its recorded figure, marked as a lower bound."""
+    for recipe, table in tables.items():
+        for row, fields in table.items():
+            log = root / "examples" / recipe / "results" / f"{row}.log"
+            if not log.is_file():
+                continue
+            text = log.read_text(errors="replace")
+            stopped = stop_reason(text)
+            if stopped:
+                fields["stopped"] = stopped
+            started = max(text.count(RUN_START), len(re.findall(r"^\+ fairseq-train", text, re.M)))
+            if started > 1 and fields.get("train_s"):
+                seconds = training_seconds(text)
+                fields["train_s"] = str(seconds) if seconds is not None else f">= {fields['train_s']} (resumed)"
+
+
 def markdown(rows, table):
     metrics = ["params", "emb_params", "updates", "epochs", "stopped", "train_s", "ran", "valid_ppl",
                "compressed_ppl", "ppl", "BLEU", "lm_weight"]
@@ -417,10 +440,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     tables = load_tables(args.work)
     add_ran_on(tables, REPO)
+    add_log_readings(tables, REPO)
     intro = ("Reduced scale, trained to convergence (whole PTB / WikiText-2 / Multi30k, small models, the "
              "recipes' learning-rate schedules, early stopping, the best checkpoint evaluated; one CPU thread per "
              "run). The papers' full-scale figures are beside the rows for orientation, not as targets. "
-             "train_s: fairseq's cumulative training wall seconds, on the CPU named in ran (the day the row was "
+             "train_s: fairseq's training wall seconds (summed over the runs of a resumed row), on the CPU named in ran (the day the row was "
              "kept and its CPU; one thread per row, most of them beside a second row).")
     out, per_recipe = [intro, "\nOne verdict per claim (the tables below give the rows behind each):\n", summary(tables),
                        "\nThe baselines, against their papers:\n", baselines(tables)], {}

@@ -5,9 +5,10 @@
 
 Prints one of ``lr floor`` (``--stop-min-lr`` reached), ``patience`` (``--patience`` epochs
 without a better validation loss), ``update cap`` (``--max-update``), ``time cap``
-(``--stop-time-hours``) or ``epoch cap`` (``--max-epoch``), and for the two caps whether the
-last validation was still the best (``, still improving``): a row stopped by a cap while it was
-still improving has not converged, and the tables say so. Prints nothing when the log holds no
+(``--stop-time-hours``) or ``epoch cap`` (``--max-epoch``), and for the caps whether the
+row was still improving (``, still improving``): its last validation was the best, or with
+``--patience P`` the best came less than P validations before the cap, so early stopping had
+not ended it yet. Such a row has not converged, and the tables say so. Prints nothing when the log holds no
 finished run. Works on fairseq's own log and on the excerpt ``examples/save_row.sh`` keeps.
 """
 import re
@@ -60,14 +61,19 @@ def stop_reason(text: str) -> str:
     if len(valid) > 1:
         final = valid[-1]
         # fairseq's best_<metric> (loss, or bleu with --best-checkpoint-metric bleu) is the best so
-        # far including this validation, and survives a resume: equal = this one is the best
+        # far including this validation, and survives a resume: equal = that one was the best
         best = next((k for k in final if k.startswith("best_") and k[5:] in final), None)
         if best:
-            improving = final[best[5:]] == final[best]
+            since = next(i for i, v in enumerate(reversed(valid)) if v.get(best[5:]) == final[best])
         else:  # the first validation of a run logs no best_: compare the losses of this log
-            improving = all(final.get("loss", 0.0) < v.get("loss", float("inf")) for v in valid[:-1])
-        if improving:
+            since = 0 if all(final.get("loss", 0.0) < v.get("loss", float("inf")) for v in valid[:-1]) else None
+        # with --patience P, a cap that came less than P validations after the best one stopped
+        # the row before its own early-stopping rule could: not converged either
+        patience = max(1, int((re.findall(r"--patience[ =](\d+)", text) or ["1"])[-1]))
+        if since == 0:
             reason += ", still improving"
+        elif since is not None and since < patience:
+            reason += f", still improving (best validation {since} before the last; --patience {patience} had not run out)"
     return reason
 
 

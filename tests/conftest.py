@@ -57,6 +57,24 @@ class MethodAsModule(torch.nn.Module):
         return getattr(self.layer, self.method)(*args)
 
 
+# a tiny LM for the tests that read fairseq-train's own log (stop_reason, train_seconds)
+TINY_LM = ["--arch", "transformer_lm", "--decoder-layers", 1, "--decoder-embed-dim", 16,
+           "--decoder-ffn-embed-dim", 32, "--decoder-attention-heads", 2, "--task", "language_modeling",
+           "--tokens-per-sample", 16, "--max-tokens", 512, "--optimizer", "adam", "--no-progress-bar",
+           "--log-format", "simple", "--num-workers", 0, "--seed", 3, "--no-epoch-checkpoints",
+           "--max-valid-steps", 1, "--user-dir", USER_DIR]
+
+
+def train_logged(log: Path, data, save_dir, *flags) -> str:
+    """fairseq-train (TINY_LM) appended to ``log`` behind its command line, as examples/common.sh
+    logs a row (a resume appends); returns the log's text."""
+    args = [data, *TINY_LM, "--save-dir", save_dir, *flags]
+    out = run_cli("fairseq-train", *args)
+    with log.open("a") as f:
+        f.write("+ fairseq-train " + " ".join(map(str, args)) + "\n" + out.stdout + out.stderr)
+    return log.read_text()
+
+
 def require_data(*parts) -> Path:
     path = DATA.joinpath(*parts)
     if not path.exists():

@@ -206,6 +206,34 @@ def test_every_row_names_the_day_and_cpu_it_ran_on_from_its_kept_log(tmp_path):
     assert "| ran |" in table.splitlines()[0] and "| 2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz |" in table
 
 
+def test_kept_logs_are_read_again_for_why_a_row_stopped_and_its_resumed_training_time(tmp_path):
+    """A row kept with 'epoch cap' whose best validation was 1 before the cap under --patience 5
+    reads as still improving; a resumed row's train_s is every run's; a resumed row whose log
+    cannot time its first run keeps its figure, marked as a lower bound; a single run keeps fairseq's."""
+    results = tmp_path / "examples" / "wmt14_en_de" / "results"
+    results.mkdir(parents=True)
+    start = "2026-12-05 {} | INFO | fairseq_cli.train | {{'_name': None}}"
+    valid = "2026-12-05 {} | INFO | valid | epoch {:03d} | valid on 'valid' subset | loss {} | best_loss {}"
+    (results / "capped.log").write_text("\n".join([
+        "+ fairseq-train data --max-epoch 3 --patience 5", "+ fairseq-train data --max-epoch 3 --patience 5",
+        valid.format("10:10:00", 1, 5.0, 5.0), valid.format("10:20:00", 2, 4.0, 4.0),
+        valid.format("12:30:00", 3, 4.1, 4.0), start.format("10:00:00"), start.format("12:00:00"),
+        "2026-12-05 12:30:00 | INFO | fairseq_cli.train | done training in 1800.0 seconds"]))
+    cut = (results / "capped.log").read_text().replace(start.format("10:00:00") + "\n", "")
+    (results / "untimed.log").write_text(cut)
+    (results / "single.log").write_text("\n".join(["+ fairseq-train data --max-epoch 1", start.format("10:00:00"),
+                                                   valid.format("10:10:00", 1, 5.0, 5.0), "done training in 600.0 seconds"]))
+    tables = {"wmt14_en_de": {r: {"stopped": "epoch cap", "train_s": "1800"} for r in ("capped", "untimed")}}
+    tables["wmt14_en_de"]["single"] = {"stopped": "epoch cap", "train_s": "603"}
+    reduced_report.add_log_readings(tables, tmp_path)
+    got = tables["wmt14_en_de"]
+    assert got["capped"]["stopped"].startswith("epoch cap, still improving (best validation 1 before the last")
+    assert got["capped"]["train_s"] == str(20 * 60 + 30 * 60)
+    assert got["untimed"]["train_s"] == ">= 1800 (resumed)"
+    assert got["single"]["train_s"] == "603"   # one run: fairseq's own figure stays
+    assert "Not converged: capped" in reduced_report.convergence_note(["capped", "single"], got)
+
+
 def test_baselines_give_the_gap_to_the_paper_only_where_the_model_is_the_papers():
     tables = {"ptb_slim": rows(in300_std=93.0), "ptb_awd_define": rows(awd=87.27)}
     lines = reduced_report.baselines(tables).splitlines()

@@ -4,29 +4,13 @@ Each run is logged as examples/common.sh logs a row (``+ fairseq-train ...`` the
 output, appended on a resume), on the tiny PTB cut (about 21 updates per epoch)."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, USER_DIR, run_cli
+from conftest import REPO, train_logged
 
 sys.path.insert(0, str(REPO / "scripts"))
 from stop_reason import stop_reason  # noqa: E402
-
-MODEL = ["--arch", "transformer_lm", "--decoder-layers", 1, "--decoder-embed-dim", 16,
-         "--decoder-ffn-embed-dim", 32, "--decoder-attention-heads", 2, "--task", "language_modeling",
-         "--tokens-per-sample", 16, "--max-tokens", 512, "--optimizer", "adam", "--no-progress-bar",
-         "--log-format", "simple", "--num-workers", 0, "--seed", 3, "--no-epoch-checkpoints",
-         "--max-valid-steps", 1, "--user-dir", USER_DIR]
-
-
-def train_logged(log: Path, data, save_dir, *flags) -> str:
-    """fairseq-train appended to ``log`` behind its command line, as examples/common.sh does; the log's text."""
-    args = [data, *MODEL, "--save-dir", save_dir, *flags]
-    out = run_cli("fairseq-train", *args)
-    with log.open("a") as f:
-        f.write("+ fairseq-train " + " ".join(map(str, args)) + "\n" + out.stdout + out.stderr)
-    return log.read_text()
 
 
 def test_each_stopping_rule_is_named(tiny_bin, tmp_path):
@@ -57,8 +41,8 @@ def test_each_stopping_rule_is_named(tiny_bin, tmp_path):
     assert stop_reason(text.split("done training")[0]) == ""
 
 
-def log_of(validations, metric="loss"):
-    return "\n".join(["+ fairseq-train data --max-epoch 3"] + [
+def log_of(validations, metric="loss", flags="--max-epoch 3"):
+    return "\n".join([f"+ fairseq-train data {flags}"] + [
         f"| INFO | valid | epoch 00{e} | valid on 'valid' subset | loss {loss} | bleu {bleu} | best_{metric} {best}"
         for e, (loss, bleu, best) in enumerate(validations, 1)] + ["done training in 3.0 seconds"])
 
@@ -70,6 +54,17 @@ def test_still_improving_follows_the_checkpoint_metric():
     # even though the loss went up
     assert stop_reason(log_of([(7.0, 20, 20), (6.5, 21, 21), (6.6, 22, 22)], "bleu")) == "epoch cap, still improving"
     assert stop_reason(log_of([(7.0, 20, 20), (6.5, 23, 23), (6.4, 22, 23)], "bleu")) == "epoch cap"
+
+
+def test_a_cap_before_patience_ran_out_is_still_improving():
+    # --patience 3: the cap came 2 validations after the best one, early stopping had not fired
+    losses = [(7.0, 0, 7.0), (6.5, 0, 6.5), (6.6, 0, 6.5), (6.7, 0, 6.5)]
+    assert stop_reason(log_of(losses, flags="--max-epoch 4 --patience 3")) == \
+        "epoch cap, still improving (best validation 2 before the last; --patience 3 had not run out)"
+    # 3 validations after the best one: as far as --patience 3 goes, the row had converged
+    assert stop_reason(log_of(losses + [(6.8, 0, 6.5)], flags="--max-epoch 5 --patience 3")) == "epoch cap"
+    # without --patience only the last validation counts, as before
+    assert stop_reason(log_of(losses, flags="--max-epoch 4")) == "epoch cap"
 
 
 @pytest.mark.parametrize("args, message", [([], "usage"), (["/no/such/train.log"], "no such log")])

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Wall seconds a fairseq-train row spent training, summed over every run of a resumed row.
+
+    python scripts/train_seconds.py TRAIN_LOG
+
+fairseq's ``wall`` (the epoch summary's ``| train | epoch ... | wall N``) counts from the start
+of its process: a row cut off and resumed from ``checkpoint_last.pt`` starts it again at 0, so
+the last ``wall`` of the log is only the last run's. This sums each run's last ``wall``. On the
+excerpt ``examples/save_row.sh`` keeps (no train lines, the validations listed before the config lines), each run is timed
+from its config line (``fairseq_cli.train | {...}``, printed when the process starts) to the
+last validation logged before the next run started. Both count the wall clock, so minutes a run spent paused (``kill -STOP``) are in.
+A run cut off before its first epoch ended adds nothing (its work was lost with it).
+Prints nothing when the log holds no timed epoch, or an excerpt's validations reach back before
+the first run it kept the start of.
+"""
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \| INFO \| ")
+RUN_START = "| fairseq_cli.train | {"   # the config fairseq-train logs first, once per process
+WALL = re.compile(r"\| train \| epoch .*\| wall (\d+)")
+
+
+def runs(text: str) -> list:
+    """The log's lines split into one list per fairseq-train process (lines before the first
+    config line join the first run)."""
+    out = [[]]
+    for line in text.splitlines():
+        if RUN_START in line and out[-1]:
+            out.append([])
+        out[-1].append(line)
+    return out
+
+
+def training_seconds(text: str) -> Optional[int]:
+    """Summed training wall seconds of every run in ``text`` (a fairseq-train log, or the kept
+    excerpt of one), or None when no epoch was timed."""
+    parts = runs(text)
+    walls = [[int(m.group(1)) for m in map(WALL.search, run) if m] for run in parts]
+    if any(walls):  # fairseq's own clock, exact
+        return sum(w[-1] for w in walls if w)
+    # the kept excerpt lists the validations before the config lines: place each validation in
+    # the run that started last before it
+    starts, ends = [], []
+    for line in text.splitlines():
+        m = STAMP.match(line)
+        if m:
+            when = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")
+            if RUN_START in line:
+                starts.append(when)
+            elif "| valid on " in line:
+                ends.append(when)
+    starts.sort()
+    if not starts or not ends or min(ends) < starts[0]:
+        return None  # a validation before the first run's start: an earlier run's start was not kept
+    last_of_run = {}
+    for when in ends:
+        began = max(s for s in starts if s <= when)
+        last_of_run[began] = max(when, last_of_run.get(began, when))
+    return int(sum((end - began).total_seconds() for began, end in last_of_run.items()))
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.exit("usage: train_seconds.py TRAIN_LOG")
+    path = Path(args[0])
+    if not path.is_file():
+        sys.exit(f"train_seconds.py: no such log {path} (give the row's logs/train.ROW.log)")
+    seconds = training_seconds(path.read_text(errors="replace"))
+    if seconds is not None:
+        print(seconds)
+
+
+if __name__ == "__main__":
+    main()
