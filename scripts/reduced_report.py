@@ -403,9 +403,15 @@ def summary(tables) -> str:
     """One line per claim: the experiment, the claim and its verdict (the answer a reader wants
     first; each experiment's table and figures follow)."""
     lines = ["| experiment | claim (paper) | verdict, reduced scale |", "|---|---|---|"]
-    for title, recipe, _, _, claim, kind in EXPERIMENTS:
+    for title, recipe, rows, _, claim, kind in EXPERIMENTS:
         name = title.split(".")[0] + ". " + SHORT[kind]
-        lines.append(f"| {name} | {claim} | {verdict(kind, tables.get(recipe, {}))} |")
+        table = tables.get(recipe, {})
+        text = verdict(kind, table)
+        ran = [r for r in rows if r in table]
+        capped = [r for r in ran if "still improving" in table[r].get("stopped", "")]
+        if capped:  # the headline says it too: these rows had not converged
+            text += f"; not converged: {len(capped)} of the {len(ran)} rows stopped at a cap still improving"
+        lines.append(f"| {name} | {claim} | {text} |")
     return "\n".join(lines)
 
 

@@ -136,6 +136,10 @@ def test_summary_gives_every_claim_its_verdict_in_one_table():
     assert "holds at the measured ratios (1/8: slim 117.13 vs small 133.64" in by_name["2a. slim input + output vs a smaller LSTM, PTB"]
     assert by_name["4. DeFINE, AWD-LSTM on PTB"].endswith("| not run yet |")
     assert by_name["3. adaptive input and softmax, WikiText-2"].endswith("| not run yet |")
+    # rows stopped at a cap while still improving: the headline line says so, with the count
+    tables["ptb_slim"]["sm300-1of8"]["stopped"] = "epoch cap, still improving"
+    line = reduced_report.summary(tables).splitlines()[2 + 1]
+    assert line.endswith("; not converged: 1 of the 2 rows stopped at a cap still improving |")
 
 
 def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
