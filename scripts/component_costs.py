@@ -39,7 +39,12 @@ def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str,
 
 COMPONENTS: Dict[str, Pairs] = {
     "define_awd": _define_pairs("awd", "awd-out-n", "awd-untied", "awd-define", "awd-define-authors",
-                                "awd-define-untied", "awd-define-authors-nodrop"),
+                                "awd-define-untied", "awd-define-authors-nodrop") + [
+        ("past the 16-epoch cap until the schedule stops it (standard model)", "awd-long", "awd"),
+        ("past the 16-epoch cap until the schedule stops it (the default DeFINE unit)", "awd-define-long",
+         "awd-define-authors-nodrop"),
+        ("the paper's design, the default unit, against the standard model, both past the 16-epoch cap",
+         "awd-define-long", "awd-long")],
     "define_mt": _define_pairs("base", "base-out-n", "base-untied", "base-define", "base-define-authors",
                                "base-define-authors-untied", "base-define-authors-nodrop"),
 }

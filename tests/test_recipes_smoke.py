@@ -185,3 +185,25 @@ def test_no_training_starts_below_its_stop_min_lr(recipe, mode, tmp_path):
         if "--stop-min-lr" in argv:
             stop = float(argv[argv.index("--stop-min-lr") + 1])
             assert first_lr(argv) > stop, (recipe.name, mode, first_lr(argv), stop)
+
+
+def test_the_long_awd_rows_train_past_the_16_epoch_cap(tmp_path):
+    """awd-long / awd-define-long repeat --max-epoch after the recipe's budget: fairseq's own parser
+    must see 80 (the last one), with everything else as in the rows they extend."""
+    import shlex
+
+    from fairseq import options
+
+    def parsed(row):
+        proc = subprocess.run(["bash", str(EXAMPLES / "ptb_awd_define" / "run.sh"), "--reduced", "--dry-run", "--rows",
+                               row, "--work", str(tmp_path), "--data", str(DATA)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        argv = next(shlex.split(line[2:]) for line in proc.stdout.splitlines() if line.startswith("+ fairseq-train "))
+        argv = argv[1:]
+        argv[argv.index("--save-dir") + 1] = "SAVE"  # the rows differ there by name only
+        return argv, options.parse_args_and_arch(options.get_training_parser(), argv)
+
+    for long, short in [("awd-long", "awd"), ("awd-define-long", "awd-define-authors-nodrop")]:
+        (argv, args), (short_argv, short_args) = parsed(long), parsed(short)
+        assert args.max_epoch == 80 and short_args.max_epoch == 16
+        assert argv[:len(short_argv)] == short_argv and argv[len(short_argv):] == ["--max-epoch", "80"]
