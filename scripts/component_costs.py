@@ -46,7 +46,11 @@ COMPONENTS: Dict[str, Pairs] = {
         ("the paper's design, the default unit, against the standard model, both past the 16-epoch cap",
          "awd-define-long", "awd-long")],
     "define_mt": _define_pairs("base", "base-out-n", "base-untied", "base-define", "base-define-authors",
-                               "base-define-authors-untied", "base-define-authors-nodrop"),
+                               "base-define-authors-untied", "base-define-authors-nodrop") + [
+        ("past the 60-epoch cap until --patience stops it (the default DeFINE unit)", "base-define-long",
+         "base-define-authors-nodrop"),
+        ("the paper's design, the default unit past the 60-epoch cap, against the standard model",
+         "base-define-long", "base")],
 }
 
 

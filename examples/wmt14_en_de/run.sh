@@ -84,6 +84,14 @@ if want base-define-authors-nodrop; then  # the authors' unit without its dropou
         --define-dropout 0 --define-map-dropout 0 --tie-input-output
     generate base-define-authors-nodrop "$BIN" "${SCORE[@]}"
 fi
+# base-define-authors-nodrop hit the 60-epoch cap one epoch after its best validation, where base
+# stopped by --patience at epoch 41: the same row with the cap at 150 (reduced scale only), so that
+# --patience ends it too
+if [ "$REDUCED" = 1 ] && want base-define-long; then
+    train base-define-long "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" \
+        --define-dropout 0 --define-map-dropout 0 --tie-input-output --max-epoch 150   # the last --max-epoch wins
+    generate base-define-long "$BIN" "${SCORE[@]}"
+fi
 # what the n-dim output costs, apart from the DeFINE input (as the AWD-LSTM recipe's awd-out-n and
 # awd-define-untied): the standard input with an untied n-dim softmax, and the authors' unit with
 # an untied d-dim softmax
