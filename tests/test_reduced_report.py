@@ -146,7 +146,9 @@ def test_summary_gives_every_claim_its_verdict_in_one_table():
     # rows stopped at a cap while still improving: the headline line says so, with the count
     tables["ptb_slim"]["sm300-1of8"]["stopped"] = "epoch cap, still improving"
     line = reduced_report.summary(tables).splitlines()[2 + 1]
-    assert line.endswith("; not converged: 1 of the 2 rows stopped at a cap still improving |")
+    assert line.endswith("; not converged: 1 of the 2 rows stopped at their epoch cap still improving |")
+    tables["ptb_slim"]["sm300-1of8"]["stopped"] = "update cap, still improving"  # a fixed budget: not counted
+    assert "not converged" not in reduced_report.summary(tables).splitlines()[2 + 1]
 
 
 def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
