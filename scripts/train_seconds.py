@@ -6,12 +6,14 @@
 fairseq's ``wall`` (the epoch summary's ``| train | epoch ... | wall N``) counts from the start
 of its process: a row cut off and resumed from ``checkpoint_last.pt`` starts it again at 0, so
 the last ``wall`` of the log is only the last run's. This sums each run's last ``wall``. On the
-excerpt ``examples/save_row.sh`` keeps (no train lines, the validations listed before the config lines), each run is timed
-from its config line (``fairseq_cli.train | {...}``, printed when the process starts) to the
-last validation logged before the next run started. Both count the wall clock, so minutes a run spent paused (``kill -STOP``) are in.
-A run cut off before its first epoch ended adds nothing (its work was lost with it).
-Prints nothing when the log holds no timed epoch, or an excerpt's validations reach back before
-the first run it kept the start of.
+excerpt ``examples/save_row.sh`` keeps (no train lines; the validations listed before the
+config lines), each run is timed from its config line (``fairseq_cli.train | {...}``, printed
+when the process starts) to the last validation logged before the next run started. Both count
+the wall clock, so minutes a run spent paused (``kill -STOP``) are in; the part of a run after
+its last finished epoch is not (that work was lost with it).
+
+Reads fairseq's ``--log-format simple`` (the recipes'). Prints nothing when the log holds no
+timed epoch, or when an excerpt's validations reach back before the first run start it kept.
 """
 import re
 import sys
