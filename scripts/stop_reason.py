@@ -77,14 +77,19 @@ def stop_reason(text: str) -> str:
     return reason
 
 
-def main(argv=None):
+def read_train_log(argv, prog: str) -> str:
+    """The text of the one TRAIN_LOG argument of a log-reading script, or exit with one line."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        sys.exit("usage: stop_reason.py TRAIN_LOG")
+        sys.exit(f"usage: {prog} TRAIN_LOG")
     path = Path(args[0])
     if not path.is_file():
-        sys.exit(f"stop_reason.py: no such log {path} (give the row's logs/train.ROW.log)")
-    print(stop_reason(path.read_text(errors="replace")))
+        sys.exit(f"{prog}: no such log {path} (give the row's logs/train.ROW.log)")
+    return path.read_text(errors="replace")
+
+
+def main(argv=None):
+    print(stop_reason(read_train_log(argv, "stop_reason.py")))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stop_reason import read_train_log  # noqa: E402
+
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \| INFO \| ")
 RUN_START = "| fairseq_cli.train | {"   # the config fairseq-train logs first, once per process
 WALL = re.compile(r"\| train \| epoch .*\| wall (\d+)")
@@ -66,13 +69,7 @@ def training_seconds(text: str) -> Optional[int]:
 
 
 def main(argv=None):
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        sys.exit("usage: train_seconds.py TRAIN_LOG")
-    path = Path(args[0])
-    if not path.is_file():
-        sys.exit(f"train_seconds.py: no such log {path} (give the row's logs/train.ROW.log)")
-    seconds = training_seconds(path.read_text(errors="replace"))
+    seconds = training_seconds(read_train_log(argv, "train_seconds.py"))
     if seconds is not None:
         print(seconds)
 
