@@ -210,8 +210,9 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         capped = f"best DeFINE row {best[0]} {best[1]:.2f} vs {base:.2f}: {gap:+.1f}%"
         long, define_long = p("awd-long"), p("awd-define-long")
         if long is None or define_long is None:  # the pair past the cap decides once both ran
+            missing = " and ".join(r for r, v in (("awd-long", long), ("awd-define-long", define_long)) if v is None)
             return (("holds" if gap <= 3 else "does not hold") + f" at the 16-epoch cap ({capped}); "
-                    "the pair past the cap (awd-long, awd-define-long) not run yet")
+                    f"of the pair past the cap, {missing} not run yet")
         gap_long = 100 * (define_long / long - 1)
         return (("holds" if gap_long <= 3 else "does not hold")
                 + f" (past the 16-epoch cap: awd-define-long {define_long:.2f} vs awd-long {long:.2f}: "

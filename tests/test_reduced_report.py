@@ -52,10 +52,12 @@ def test_define_awd_verdict_takes_the_best_row_of_the_papers_design_ablation_inc
     table = rows(awd=87.27, awd_define=126.41, awd_define_authors=118.23, define_reduce_authors=107.03)
     table["awd-define-untied"] = {"ppl": "80.0"}  # untied d-dim output: not the paper's design
     assert v("define_awd", table) == ("does not hold at the 16-epoch cap (best DeFINE row define-reduce-authors "
-                                      "107.03 vs 87.27: +22.6%); the pair past the cap (awd-long, awd-define-long) not run yet")
+                                      "107.03 vs 87.27: +22.6%); of the pair past the cap, awd-long and awd-define-long not run yet")
     assert v("define_awd", rows(awd=87.27, define_init_xavier=89.0)).startswith("holds at the 16-epoch cap (best DeFINE row define-init")
+    table.update(rows(awd_long=70.0))
+    assert v("define_awd", table).endswith("; of the pair past the cap, awd-define-long not run yet")
     # the pair trained past the cap decides once both ran; the capped rows' answer stays beside it
-    table.update(rows(awd_long=70.0, awd_define_long=72.0))
+    table.update(rows(awd_define_long=72.0))
     assert v("define_awd", table) == ("holds (past the 16-epoch cap: awd-define-long 72.00 vs awd-long 70.00: +2.9%; "
                                       "at the cap: best DeFINE row define-reduce-authors 107.03 vs 87.27: +22.6%)")
     table["awd-define-long"]["ppl"] = "73.0"
