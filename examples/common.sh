@@ -195,6 +195,8 @@ generate() {
 # each added on top of our unit (the ablation of the AWD-LSTM and Multi30k recipes)
 DEFINE_AUTHORS=(--define-widths authors --define-reduce authors --define-level-norm shared --define-init xavier
                 --define-dropout 0.1 --define-map-dropout 0.1)
+# today's default unit (the flags' defaults): the authors' without its dropouts (the last flags win)
+DEFINE_DEFAULT=("${DEFINE_AUTHORS[@]}" --define-dropout 0 --define-map-dropout 0)
 DEFINE_OURS=(--define-widths linear --define-reduce norm --define-level-norm group --define-init uniform
              --define-dropout 0 --define-map-dropout 0)
 DEFINE_PARTS=("define-reduce-authors:--define-reduce authors"

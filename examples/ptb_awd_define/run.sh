@@ -67,15 +67,14 @@ lm_row awd-define-untied "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-ou
 # ---- the authors' unit: all of it, and each part alone on top of awd-define ------------------
 lm_row awd-define-authors "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
 # the authors' unit without its dropout (the last flags win): what the dropout costs inside it
-lm_row awd-define-authors-nodrop "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --define-dropout 0 --define-map-dropout 0 --tie-input-output
+lm_row awd-define-authors-nodrop "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output
 # ---- the claim at convergence (reduced scale only): the standard model and today's default unit
 # (= awd-define-authors-nodrop) with the cap raised from 16 to 80 epochs, so that the lr schedule
 # (2nd cut) or --patience ends them; a row outlasts a session and resumes in the next one
 if [ "$REDUCED" = 1 ]; then
     LONG=(--max-epoch 80)   # the last --max-epoch wins
     lm_row awd-long "${LONG[@]}"
-    lm_row awd-define-long "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --define-dropout 0 --define-map-dropout 0 \
-        --tie-input-output "${LONG[@]}"
+    lm_row awd-define-long "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output "${LONG[@]}"
 fi
 for part in "${DEFINE_PARTS[@]}"; do
     read -r -a flags <<< "${part#*:}"

@@ -80,16 +80,15 @@ if want base-define-authors; then  # the authors' DeFINE unit (examples/ptb_awd_
     generate base-define-authors "$BIN" "${SCORE[@]}"
 fi
 if want base-define-authors-nodrop; then  # the authors' unit without its dropouts: the best PTB row
-    train base-define-authors-nodrop "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" \
-        --define-dropout 0 --define-map-dropout 0 --tie-input-output
+    train base-define-authors-nodrop "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output
     generate base-define-authors-nodrop "$BIN" "${SCORE[@]}"
 fi
 # base-define-authors-nodrop hit the 60-epoch cap one epoch after its best validation, where base
 # stopped by --patience at epoch 41: the same row with the cap at 150 (reduced scale only), so that
 # --patience ends it too
 if [ "$REDUCED" = 1 ] && want base-define-long; then
-    train base-define-long "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" \
-        --define-dropout 0 --define-map-dropout 0 --tie-input-output --max-epoch 150   # the last --max-epoch wins
+    train base-define-long "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output \
+        --max-epoch 150   # the last --max-epoch wins
     generate base-define-long "$BIN" "${SCORE[@]}"
 fi
 # what the n-dim output costs, apart from the DeFINE input (as the AWD-LSTM recipe's awd-out-n and
