@@ -269,9 +269,15 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
     return ""
 
 
+def still_improving(rows, table, cap: str = "") -> list:
+    """The rows that stopped at a cap while validation still improved (``cap``: only those
+    stopped by that one, e.g. "epoch cap")."""
+    return [r for r in rows if (s := table.get(r, {}).get("stopped", "")).startswith(cap) and "still improving" in s]
+
+
 def convergence_note(rows, table):
     """A line naming the rows that stopped at a cap while validation still improved, or ''."""
-    capped = [r for r in rows if "still improving" in table.get(r, {}).get("stopped", "")]
+    capped = still_improving(rows, table)
     if not capped:
         return ""
     return (f"Not converged: {', '.join(capped)} stopped at their epoch or update cap while validation was "
@@ -425,7 +431,7 @@ def summary(tables) -> str:
         ran = [r for r in rows if r in table]
         # the headline says it too: these rows had not converged (an update cap is a fixed budget
         # by design, e.g. experiment 6's fine-tuning: its section's note names those rows)
-        capped = [r for r in ran if table[r].get("stopped", "").startswith("epoch cap, still improving")]
+        capped = still_improving(ran, table, "epoch cap")
         if capped:
             text += f"; not converged: {len(capped)} of the {len(ran)} rows stopped at their epoch cap still improving"
         lines.append(f"| {name} | {claim} | {text} |")

@@ -29,24 +29,18 @@ RUN_START = "| fairseq_cli.train | {"   # the config fairseq-train logs first, o
 WALL = re.compile(r"\| train \| epoch .*\| wall (\d+)")
 
 
-def runs(text: str) -> list:
-    """The log's lines split into one list per fairseq-train process (lines before the first
-    config line join the first run)."""
-    out = [[]]
-    for line in text.splitlines():
-        if RUN_START in line and out[-1]:
-            out.append([])
-        out[-1].append(line)
-    return out
-
-
 def training_seconds(text: str) -> Optional[int]:
     """Summed training wall seconds of every run in ``text`` (a fairseq-train log, or the kept
     excerpt of one), or None when no epoch was timed."""
-    parts = runs(text)
-    walls = [[int(m.group(1)) for m in map(WALL.search, run) if m] for run in parts]
-    if any(walls):  # fairseq's own clock, exact
-        return sum(w[-1] for w in walls if w)
+    total, last, timed = 0, 0, False
+    for line in text.splitlines():  # fairseq's own clock, exact: each run's last wall
+        if RUN_START in line:
+            total, last = total + last, 0
+        m = WALL.search(line)
+        if m:
+            last, timed = int(m.group(1)), True
+    if timed:
+        return total + last
     # the kept excerpt lists the validations before the config lines: place each validation in
     # the run that started last before it
     starts, ends = [], []
