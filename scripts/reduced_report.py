@@ -295,13 +295,14 @@ def cell(table, row, metric):
 
 def ran_on(log: Path) -> str:
     """'2026-12-06, Intel Xeon': the day and CPU a kept row ran on, from the header line that
-    ``examples/save_row.sh`` writes into its log ('' for a log without one). train_s depends on it."""
+    ``examples/save_row.sh`` writes into its log ('' for a log without one). train_s depends on it.
+    The first saves wrote the row's commands above that line, so the first 20 lines are searched."""
     try:
         with open(log, errors="replace") as f:
-            head = f.readline()
+            head = "".join(line for _, line in zip(range(20), f))
     except OSError:
         return ""
-    m = re.search(r"saved (\d{4}-\d\d-\d\d) [\d:]+ UTC on (.+)", head)
+    m = re.search(r"^# .*saved (\d{4}-\d\d-\d\d) [\d:]+ UTC on (.+)$", head, re.MULTILINE)
     if not m:
         return ""
     cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", m.group(2))

@@ -213,10 +213,15 @@ def test_every_row_names_the_day_and_cpu_it_ran_on_from_its_kept_log(tmp_path):
     (results / "a.log").write_text("# ptb_slim row a, work folder /w, saved 2026-12-06 04:28 UTC on "
                                    "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\n+ fairseq-train ...\n")
     (results / "b.log").write_text("+ fairseq-train ...\n")  # kept before save_row.sh wrote a header
-    tables = {"ptb_slim": {"a": {"ppl": "90"}, "b": {"ppl": "91"}, "c": {"ppl": "92"}}}
+    # the first saves wrote the commands above the header (io300-1of8); a command that merely
+    # contains the words is not a header
+    (results / "d.log").write_text("+ fairseq-train --save-dir saved 2026-12-01 00:00 UTC on X\n+ fairseq-eval-lm ...\n"
+                                   "# ptb_slim row d, work folder /w, saved 2026-12-02 10:20 UTC on AMD EPYC\n")
+    tables = {"ptb_slim": {"a": {"ppl": "90"}, "b": {"ppl": "91"}, "c": {"ppl": "92"}, "d": {"ppl": "93"}}}
     reduced_report.add_ran_on(tables, tmp_path)
     ran = {row: fields["ran"] for row, fields in tables["ptb_slim"].items()}
-    assert ran == {"a": "2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz", "b": "not recorded", "c": "not kept yet"}
+    assert ran == {"a": "2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz", "b": "not recorded", "c": "not kept yet",
+                   "d": "2026-12-02, AMD EPYC"}
     table = reduced_report.markdown(["a", "b", "c"], tables["ptb_slim"])
     assert "| ran |" in table.splitlines()[0] and "| 2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz |" in table
 
