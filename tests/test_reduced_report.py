@@ -114,9 +114,40 @@ def test_adaptive_verdict_checks_the_chain_on_the_rows_that_ran():
     # a gap in the chain compares the rows on either side of it
     assert v("adaptive", rows(adp_t=130.0, asm=125.0)) == \
         "does not hold (ADP-T 130.00, ASM 125.00; broken: ADP-T 130.00 > ASM 125.00); not run yet: ADP, SM"
-    assert v("adaptive", rows(adp_t=110.0, adp=112.0, asm=115.0, sm=120.0)) == \
-        "holds (ADP-T 110.00, ADP 112.00, ASM 115.00, SM 120.00)"
+    full = rows(adp_t=110.0, adp=112.0, asm=115.0, sm=120.0)
+    full["sm"]["params"] = "2000"
+    assert v("adaptive", full) == ("holds (ADP-T 110.00, ADP 112.00, ASM 115.00, SM 120.00); parameters vs SM: "
+                                   "ADP-T -50%, ADP -50%, ASM -50%; seconds per update vs SM: ADP-T untimed, "
+                                   "ADP untimed, ASM untimed")
     assert "broken: ASM 120.00 >= SM 120.00" in v("adaptive", rows(adp_t=110.0, adp=112.0, asm=120.0, sm=120.0))
+
+
+def test_adaptive_verdict_checks_parameters_and_seconds_per_update_against_sm():
+    """Table 3's other half: fewer parameters than SM and faster training, timed only against an
+    SM row that ran on the same CPU."""
+    v = reduced_report.verdict
+
+    def table(**rows):  # name -> (ppl, params, train_s, updates, ran)
+        return {r.replace("_", "-"): dict(ppl=str(p), params=str(n), train_s=str(s), updates=str(u), ran=c)
+                for r, (p, n, s, u, c) in rows.items()}
+    xeon, epyc = "2026-12-07, Intel Xeon", "2026-12-08, AMD EPYC"
+    t = table(adp_t=(110.0, 5_000_000, 3000, 10_000, xeon), adp=(112.0, 9_000_000, 4000, 10_000, xeon),
+              sm=(120.0, 18_000_000, 6000, 6_000, xeon))
+    assert v("adaptive", t) == ("holds so far (ADP-T 110.00, ADP 112.00, SM 120.00); parameters vs SM: ADP-T -72%, "
+                                "ADP -50%; seconds per update vs SM: ADP-T x0.30, ADP x0.40; not run yet: ASM")
+    # a row as slow per update as SM: the perplexity chain holds, the claim only in part
+    t["adp"]["train_s"] = "10000"
+    assert v("adaptive", t).startswith("holds only in part (") and "ADP x1.00" in v("adaptive", t)
+    # SM timed on another CPU: seconds per update are not compared (only the parameters count)
+    t["sm"]["ran"] = epyc
+    text = v("adaptive", t)
+    assert text.startswith("holds so far (") and "ADP not compared (another CPU)" in text
+    # a resumed row without a total time is named untimed, not compared
+    t["adp-t"]["train_s"] = ">= 2000 (resumed)"
+    assert "ADP-T untimed" in v("adaptive", t)
+    # more parameters than SM breaks it too
+    t["adp"]["params"] = "20000000"
+    assert v("adaptive", t).startswith("holds only in part (") and "ADP +11%" in v("adaptive", t)
 
 
 def test_rerank_verdict_is_inconclusive_when_the_normal_lm_adds_nothing():
