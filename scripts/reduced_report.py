@@ -300,6 +300,10 @@ def adaptive_costs_vs_sm(t, ran):
     return (f"parameters vs SM: {', '.join(sizes)}; seconds per update vs SM: {', '.join(speeds)}"), cheaper
 
 
+# the rows a verdict rests on once they ran (verdict() prefers them to the rest of its table)
+DECISIVE_ROWS = {"define_awd": ("awd-long", "awd-define-long")}
+
+
 def still_improving(rows, table, cap: str = "") -> list:
     """The rows that stopped at a cap while validation still improved (``cap``: only those
     stopped by that one, e.g. "epoch cap")."""
@@ -464,7 +468,13 @@ def summary(tables) -> str:
         # the headline says it too: these rows had not converged (an update cap is a fixed budget
         # by design, e.g. experiment 6's fine-tuning: its section's note names those rows)
         capped = still_improving(ran, table, "epoch cap")
-        if capped:
+        decisive = [r for r in DECISIVE_ROWS.get(kind, ()) if r in table]
+        if capped and decisive and len(decisive) == len(DECISIVE_ROWS[kind]) and not set(decisive) & set(capped):
+            # the verdict rests on rows that converged: the capped ones are the rest of the table
+            others = [r for r in ran if r not in decisive]
+            text += (f"; its rows {' and '.join(decisive)} converged; {len(capped)} of the other {len(others)} "
+                     "rows stopped at their epoch cap still improving")
+        elif capped:
             text += f"; not converged: {len(capped)} of the {len(ran)} rows stopped at their epoch cap still improving"
         lines.append(f"| {name} | {claim} | {text} |")
     return "\n".join(lines)

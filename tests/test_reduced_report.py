@@ -182,6 +182,15 @@ def test_summary_gives_every_claim_its_verdict_in_one_table():
     assert line.endswith("; not converged: 1 of the 2 rows stopped at their epoch cap still improving |")
     tables["ptb_slim"]["sm300-1of8"]["stopped"] = "update cap, still improving"  # a fixed budget: not counted
     assert "not converged" not in reduced_report.summary(tables).splitlines()[2 + 1]
+    # a verdict that rests on a converged pair says so; the capped rows are the rest of its table
+    awd = tables["ptb_awd_define"] = rows(awd=87.27, awd_define=126.41, awd_long=83.83, awd_define_long=99.05)
+    awd["awd"]["stopped"] = awd["awd-define"]["stopped"] = "epoch cap, still improving"
+    line = reduced_report.summary(tables).splitlines()[2 + 4]
+    assert line.endswith("; its rows awd-long and awd-define-long converged; 2 of the other 2 rows stopped at their "
+                         "epoch cap still improving |"), line
+    awd["awd-long"]["stopped"] = "epoch cap, still improving"  # one of the pair capped too: counted with the rest
+    line = reduced_report.summary(tables).splitlines()[2 + 4]
+    assert line.endswith("; not converged: 3 of the 4 rows stopped at their epoch cap still improving |"), line
 
 
 def test_update_readmes_rewrites_only_the_marked_blocks(tmp_path, capsys):
