@@ -10,7 +10,8 @@
 #   bash examples/run_reduced.sh --status               # kept / running / resumes / queued, a line a row
 #
 # --work defaults to ~/compactemb-work/reduced (outside the repository: a fresh checkout keeps it).
-# Rows already kept in examples/*/results/ are skipped. The recipes run from a frozen copy of the
+# Rows already kept in examples/*/results/ are skipped; an --only row that is not in the queue is
+# refused (one line, exit 2) before anything is copied or run. The recipes run from a frozen copy of the
 # checkout (examples/freeze_checkout.sh, into WORK.snapshot/TIME-PID), so editing a recipe or the
 # package while rows run cannot reach them. --commit: commit each kept row's two files as soon
 # as it ends (examples/save_row.sh --commit; nothing else staged is taken). On a 2-core machine
@@ -63,6 +64,15 @@ STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_
           ptb_awd_define:awd-define ptb_awd_define:define-reduce-authors
           ptb_awd_define:define-dropout ptb_awd_define:define-widths-authors ptb_awd_define:define-level-norm-shared
           ptb_awd_define:define-init-xavier ptb_awd_define:awd-define-authors-nodrop wikitext103_adaptive:sm"
+
+# a misspelt --only row would run nothing and still rewrite the reports: refuse it at once
+for item in ${ONLY//,/ }; do
+    case " $(echo $STREAM_A $STREAM_B) " in
+        *" $item "*) ;;
+        *) echo "run_reduced.sh: --only $item: not a row of the campaign; give recipe:row as --status lists it" \
+                "(e.g. ptb_slim:k1)" >&2; exit 2 ;;
+    esac
+done
 
 if [ "$STATUS" = 1 ]; then
     exec "$PYTHON" scripts/campaign_status.py --work "$WORK" $STREAM_A $STREAM_B

@@ -129,6 +129,23 @@ def test_rerank_recipe_stops_with_one_line_when_its_translation_model_fails(tmp_
     assert not left, left
 
 
+def test_campaign_refuses_an_only_row_that_is_not_queued_before_touching_anything(tmp_path):
+    """A misspelt --only row ran nothing and still froze a copy and rewrote the reports: now one
+    line naming it, exit 2, and no work folder or snapshot made."""
+    work = tmp_path / "w"
+    for only in ("ptb_slim:k11", "ptb_slim:k1,ptb_slim", "k1"):
+        bad = subprocess.run(["bash", str(EXAMPLES / "run_reduced.sh"), "--only", only, "--work", str(work)],
+                             capture_output=True, text=True, timeout=60)
+        wrong = only.split(",")[-1]
+        assert bad.returncode == 2 and bad.stderr.strip() == (
+            f"run_reduced.sh: --only {wrong}: not a row of the campaign; give recipe:row as --status lists it "
+            "(e.g. ptb_slim:k1)"), bad.stderr
+        assert not bad.stdout and not list(tmp_path.iterdir())
+    ok = subprocess.run(["bash", str(EXAMPLES / "run_reduced.sh"), "--only", "ptb_slim:k1,wmt14_en_de:base-define",
+                         "--status", "--work", str(work)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and " ptb_slim:k1" in ok.stdout, ok.stderr
+
+
 def test_every_row_of_the_campaign_queue_is_a_row_of_its_recipe(tmp_path):
     """examples/run_reduced.sh names its rows by hand: a misspelt one would run nothing. Each
     queued recipe:row trains in its recipe's --reduced dry run (the reranking run, which keeps all
