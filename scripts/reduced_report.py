@@ -145,6 +145,10 @@ def best_row(rows, value, pick):
     return pick(ran, key=lambda x: x[1]) if ran else None
 
 
+# the rows a verdict rests on once they ran (verdict() prefers them to the rest of its table)
+DECISIVE_ROWS = {"define_awd": ("awd-long", "awd-define-long")}
+
+
 def verdict(kind, t):  # noqa: C901 (one small rule per claim)
     p = lambda r: num(t, r, "ppl")  # noqa: E731
     if kind == "slim_input":
@@ -210,9 +214,10 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
             return "not run yet"
         gap = 100 * (best[1] / base - 1)
         capped = f"best DeFINE row {best[0]} {best[1]:.2f} vs {base:.2f}: {gap:+.1f}%"
-        long, define_long = p("awd-long"), p("awd-define-long")
+        pair = DECISIVE_ROWS["define_awd"]
+        long, define_long = map(p, pair)
         if long is None or define_long is None:  # the pair past the cap decides once both ran
-            missing = " and ".join(r for r, v in (("awd-long", long), ("awd-define-long", define_long)) if v is None)
+            missing = " and ".join(r for r in pair if p(r) is None)
             return (("holds" if gap <= 3 else "does not hold") + f" at the 16-epoch cap ({capped}); "
                     f"of the pair past the cap, {missing} not run yet")
         gap_long = 100 * (define_long / long - 1)
@@ -281,27 +286,25 @@ def adaptive_costs_vs_sm(t, ran):
     if sm is None:
         return "", True
     per_update = lambda r: (num(t, r, "train_s") or 0) / (num(t, r, "updates") or float("inf"))  # noqa: E731
+    cpu = lambda r: t[r].get("ran", "").split(", ")[-1]  # noqa: E731  ('2026-12-06, Intel Xeon' -> the CPU)
+    n_sm, b = num(t, sm, "params"), per_update(sm)
     sizes, speeds, cheaper = [], [], True
     for name, r in ran:
         if r == sm:
             continue
-        n, n_sm = num(t, r, "params"), num(t, sm, "params")
+        n = num(t, r, "params")
         if n and n_sm:
             sizes.append(f"{name} {100 * (n / n_sm - 1):+.0f}%")
             cheaper &= n < n_sm
-        a, b = per_update(r), per_update(sm)
+        a = per_update(r)
         if not (a and b):
             speeds.append(f"{name} untimed")
-        elif t[r].get("ran", "").split(", ")[-1] != t[sm].get("ran", "").split(", ")[-1]:
+        elif cpu(r) != cpu(sm):
             speeds.append(f"{name} not compared (another CPU)")
         else:
             speeds.append(f"{name} x{a / b:.2f}")
             cheaper &= a < b
     return (f"parameters vs SM: {', '.join(sizes)}; seconds per update vs SM: {', '.join(speeds)}"), cheaper
-
-
-# the rows a verdict rests on once they ran (verdict() prefers them to the rest of its table)
-DECISIVE_ROWS = {"define_awd": ("awd-long", "awd-define-long")}
 
 
 def still_improving(rows, table, cap: str = "") -> list:
@@ -468,8 +471,8 @@ def summary(tables) -> str:
         # the headline says it too: these rows had not converged (an update cap is a fixed budget
         # by design, e.g. experiment 6's fine-tuning: its section's note names those rows)
         capped = still_improving(ran, table, "epoch cap")
-        decisive = [r for r in DECISIVE_ROWS.get(kind, ()) if r in table]
-        if capped and decisive and len(decisive) == len(DECISIVE_ROWS[kind]) and not set(decisive) & set(capped):
+        decisive = DECISIVE_ROWS.get(kind, ())
+        if capped and decisive and all(r in table for r in decisive) and not set(decisive) & set(capped):
             # the verdict rests on rows that converged: the capped ones are the rest of the table
             others = [r for r in ran if r not in decisive]
             text += (f"; its rows {' and '.join(decisive)} converged; {len(capped)} of the other {len(others)} "
