@@ -598,6 +598,17 @@ def part_memory(sz: Sizes) -> dict:
 
 
 # -- main -------------------------------------------------------------------------------------------
+def slim_pairs(text: str) -> list:
+    """``"33280:128,267735:512"`` -> ``[(33280, 128), (267735, 512)]``; ``[]`` unless every pair has
+    V > 8 and d a multiple of 8 (the slim output of part eval uses K=8)."""
+    try:
+        pairs = [tuple(int(x) for x in pair.split(":")) for pair in text.split(",")]
+    except ValueError:
+        return []
+    ok = all(len(pair) == 2 and pair[0] > 8 and pair[1] >= 8 and pair[1] % 8 == 0 for pair in pairs)
+    return pairs if ok else []
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -615,12 +626,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = p.parse_args(argv)
     overrides = {}
     if args.eval_slim_pairs:
-        try:
-            overrides["slim"] = [tuple(int(x) for x in pair.split(":")) for pair in args.eval_slim_pairs.split(",")]
-        except ValueError:
-            overrides["slim"] = []
-        if not overrides["slim"] or not all(len(pair) == 2 and pair[0] > 8 and pair[1] >= 8 and pair[1] % 8 == 0
-                                            for pair in overrides["slim"]):
+        overrides["slim"] = slim_pairs(args.eval_slim_pairs)
+        if not overrides["slim"]:
             p.error(f"--eval-slim-pairs: {args.eval_slim_pairs!r} is not a list like 33280:128,267735:512 "
                     "(V > 8, d a multiple of 8: the slim output uses K=8)")
     if args.eval_tokens is not None:

@@ -117,7 +117,9 @@ def eval_ppl(ptb_bin, ckpt):
 
 
 @pytest.mark.parametrize("flags", [
-    ["--input-embedding", "slim", "--output-layer", "slim", "--slim-pool", "1/4", "--output-slim-pool", "1/4"],
+    # K=4 and 1/16 pools: the k-means stays small (1,248 seeds among 19,968 sub-vectors)
+    ["--input-embedding", "slim", "--output-layer", "slim", "--slim-subvectors", "4", "--slim-pool", "1/16",
+     "--output-slim-subvectors", "4", "--output-slim-pool", "1/16"],
     ["--input-embedding", "slim", "--output-layer", "slim", "--slim-assignment", "disjoint", "--tie-input-output"],
     ["--input-embedding", "adaptive", "--output-layer", "adaptive", "--tie-input-output", "--adaptive-factor", "2"],
     ["--input-embedding", "projected", "--projected-dim", "8", "--output-layer", "hashnet"],
@@ -163,7 +165,8 @@ def test_compress_refuses_define_and_non_standard_sources(tied_lm, ptb_bin, tmp_
     bad = compress_cli(tied_lm, tmp_path / "x.pt", "--data", ptb_bin, "--input-embedding", "define", expect_ok=False)
     assert bad.returncode == 2 and "--input-embedding: define has no closed-form fit" in bad.stderr
     slim = tmp_path / "slim.pt"
-    compress_cli(tied_lm, slim, "--data", ptb_bin, "--input-embedding", "slim")
+    compress_cli(tied_lm, slim, "--data", ptb_bin, "--input-embedding", "slim", "--slim-subvectors", 4,
+                 "--slim-pool", "1/16")
     again = compress_cli(slim, tmp_path / "y.pt", "--data", ptb_bin, "--input-embedding", "projected", expect_ok=False)
     assert again.returncode == 2 and "compress starts from a standard input and a softmax output" in again.stderr
 

@@ -53,8 +53,11 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None, ite
         from sklearn.cluster import kmeans_plusplus
 
         # k-means++ seeding (scikit-learn's) instead of faiss's random one: random seeds merge
-        # well-separated clusters (a table built from a known codebook was not recovered)
-        init, _ = kmeans_plusplus(points, k, sample_weight=w, random_state=seed)
+        # well-separated clusters (a table built from a known codebook was not recovered). In
+        # float64: scikit-learn upcasts float32 distances chunk by chunk at each of the k steps
+        # (measured, 9,984 seeds among 39,936 sub-vectors: seeding 42 s -> 26 s, fit 80 -> 58 s)
+        init, _ = kmeans_plusplus(points.astype(np.float64), k, random_state=seed,
+                                  sample_weight=None if w is None else w.astype(np.float64))
         km = faiss.Kmeans(h, k, niter=iters, seed=seed, verbose=False, max_points_per_centroid=1 << 30,
                           min_points_per_centroid=1)
         km.train(points, weights=w, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
