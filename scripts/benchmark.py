@@ -321,9 +321,9 @@ def zipf_batch(dictionary, batch: int, length: int, seed: int = 0) -> dict:
             "target": tgt}
 
 
-def build_lm(dictionary, arch: str, flags: Sequence[str]):
-    """(model, criterion) exactly as ``fairseq-train`` builds them for ``--arch arch flags``."""
-    from fairseq import options, tasks
+def lm_config(arch: str, flags: Sequence[str]):
+    """fairseq-train's configuration for ``--task language_modeling --arch arch flags``."""
+    from fairseq import options
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
     from fairseq_compactemb.user_dir import user_dir
@@ -331,7 +331,15 @@ def build_lm(dictionary, arch: str, flags: Sequence[str]):
     parser = options.get_training_parser()
     argv = ["/nonexistent", "--task", "language_modeling", "--arch", arch, "--user-dir", user_dir(),
             *map(str, flags)]
-    cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(parser, argv))
+    return convert_namespace_to_omegaconf(options.parse_args_and_arch(parser, argv))
+
+
+def build_lm(dictionary, arch: str, flags: Sequence[str], cfg=None):
+    """(model, criterion) exactly as ``fairseq-train`` builds them for ``--arch arch flags``
+    (``cfg``: that configuration, when the caller has it already)."""
+    from fairseq import tasks
+
+    cfg = cfg or lm_config(arch, flags)
     task = tasks.TASK_REGISTRY["language_modeling"](cfg.task, dictionary, dictionary)
     return task.build_model(cfg.model), task.build_criterion(cfg.criterion)
 

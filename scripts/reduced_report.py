@@ -279,16 +279,17 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
 def adaptive_costs_vs_sm(t, ran):
     """The other half of the adaptive claim (Table 3: every factorisation has fewer parameters than
     SM and trains faster): ``(text, cheaper)`` for the rows in ``ran`` (``[(name, row)]``, SM last)
-    against SM: parameters, and seconds per update where the two rows ran on the same CPU (train_s
-    / updates; one thread each, each beside another row). ``cheaper`` is False if a row is not
-    smaller or not faster than SM; ``("", True)`` while SM has not run."""
+    against SM: parameters, and seconds per update - measured side by side in one run
+    (``add_pace``) where the row and SM have that, else the rows' own train_s / updates where the
+    two ran on the same CPU (one thread each, each beside another row). ``cheaper`` is False if a
+    row is not smaller or not faster than SM; ``("", True)`` while SM has not run."""
     sm = dict(ran).get("SM")
     if sm is None:
         return "", True
     per_update = lambda r: (num(t, r, "train_s") or 0) / (num(t, r, "updates") or float("inf"))  # noqa: E731
     cpu = lambda r: t[r].get("ran", "").split(", ")[-1]  # noqa: E731  ('2026-12-06, Intel Xeon' -> the CPU)
-    n_sm, b = num(t, sm, "params"), per_update(sm)
-    sizes, speeds, cheaper = [], [], True
+    n_sm, b, pace_sm = num(t, sm, "params"), per_update(sm), num(t, sm, "pace_s")
+    sizes, side, speeds, cheaper = [], [], [], True
     for name, r in ran:
         if r == sm:
             continue
@@ -297,14 +298,23 @@ def adaptive_costs_vs_sm(t, ran):
             sizes.append(f"{name} {100 * (n / n_sm - 1):+.0f}%")
             cheaper &= n < n_sm
         a = per_update(r)
-        if not (a and b):
+        if pace_sm and num(t, r, "pace_s") and t[r].get("pace_ran") == t[sm].get("pace_ran"):
+            side.append(f"{name} x{num(t, r, 'pace_s') / pace_sm:.2f}")
+            cheaper &= num(t, r, "pace_s") < pace_sm
+        elif not (a and b):
             speeds.append(f"{name} untimed")
         elif cpu(r) != cpu(sm):
             speeds.append(f"{name} not compared (another CPU)")
         else:
             speeds.append(f"{name} x{a / b:.2f}")
             cheaper &= a < b
-    return (f"parameters vs SM: {', '.join(sizes)}; seconds per update vs SM: {', '.join(speeds)}"), cheaper
+    text = f"parameters vs SM: {', '.join(sizes)}"
+    if side:
+        text += (f"; seconds per update vs SM, side by side in one run (scripts/row_pace.py, "
+                 f"{t[sm]['pace_ran']}): {', '.join(side)}")
+    if speeds:
+        text += f"; seconds per update vs SM{', their own runs' if side else ''}: {', '.join(speeds)}"
+    return text, cheaper
 
 
 def still_improving(rows, table, cap: str = "") -> list:
@@ -341,10 +351,12 @@ def ran_on(log: Path) -> str:
     except OSError:
         return ""
     m = re.search(r"^# .*saved (\d{4}-\d\d-\d\d) [\d:]+ UTC on (.+)$", head, re.MULTILINE)
-    if not m:
-        return ""
-    cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", m.group(2))
-    return f"{m.group(1)}, {' '.join(cpu.split())}"
+    return f"{m.group(1)}, {short_cpu(m.group(2))}" if m else ""
+
+
+def short_cpu(model_name: str) -> str:
+    """'Intel(R) Xeon(R) Processor' -> 'Intel Xeon' (/proc/cpuinfo's model name, trademarks dropped)."""
+    return " ".join(re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", model_name).split())
 
 
 def add_ran_on(tables, root: Path) -> None:
@@ -355,6 +367,23 @@ def add_ran_on(tables, root: Path) -> None:
         for row, fields in table.items():
             log = root / "examples" / recipe / "results" / f"{row}.log"
             fields.setdefault("ran", (ran_on(log) or "not recorded") if log.is_file() else "not kept yet")
+
+
+def add_pace(tables, root: Path) -> None:
+    """Put the seconds per update that ``scripts/row_pace.py --out examples/<recipe>/row_pace.tsv``
+    measured side by side in one run into the rows that ran, as 'pace_s' with its 'pace_ran' (day,
+    CPU): a speed comparison that holds where the rows' own wall times do not compare."""
+    for recipe, table in tables.items():
+        path = root / "examples" / recipe / "row_pace.tsv"
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            item, seconds, ran = (line.split("\t") + ["", ""])[:3]
+            row = item.split(":", 1)[-1]
+            if line.startswith("#") or item == "row" or row not in table or not item.startswith(recipe + ":"):
+                continue
+            day, _, cpu = ran.partition(", ")
+            table[row].update(pace_s=seconds, pace_ran=f"{day}, {short_cpu(cpu)}")
 
 
 def add_log_readings(tables, root: Path) -> None:
@@ -515,6 +544,7 @@ def main(argv=None):
     tables = load_tables(args.work)
     add_ran_on(tables, REPO)
     add_log_readings(tables, REPO)
+    add_pace(tables, REPO)
     intro = ("Reduced scale, trained to convergence (whole PTB / WikiText-2 / Multi30k, small models, the "
              "recipes' learning-rate schedules, early stopping, the best checkpoint evaluated; one CPU thread per "
              "run). The papers' full-scale figures are beside the rows for orientation, not as targets. "

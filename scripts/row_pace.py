@@ -8,16 +8,23 @@ campaign's planning figure (which rows fit a session; see examples/README.md).
 Each row's ``fairseq-train`` command is taken from its recipe's dry run (``run.sh --reduced
 --dry-run --rows ROW``); the model and criterion are built from exactly those flags (fairseq's
 parser, task and criterion) for a dictionary of ``--vocab`` words whose counts fall as 1 / rank,
-and one update's forward + backward (the optimizer step left out) runs on a batch of Zipfian
-tokens of the row's shape (``--batch-size`` or ``--max-tokens`` sequences of
-``--tokens-per-sample``). Rows are timed in turn, every repeat once each, and the median is
-printed, so load from other processes hits all rows alike: name the CPU and the load with every
-figure. Language-model recipes only (the translation rows need a source side).
+and one whole update runs as fairseq's trainer runs it - forward, backward, gradient clipping
+(``--clip-norm``) and the step of the row's ``--optimizer`` - on a batch of Zipfian tokens of the
+row's shape (``--batch-size`` or ``--max-tokens`` sequences of ``--tokens-per-sample``). Rows are
+timed in turn, every repeat once each, and the median is printed, so load from other processes
+hits all rows alike: name the CPU and the load with every figure. Language-model recipes only
+(the translation rows need a source side).
+
+``--out FILE`` also keeps the figures as a TSV (``recipe:row``, seconds per update, the day and
+CPU): ``examples/<recipe>/row_pace.tsv`` is where ``scripts/reduced_report.py`` reads them, for
+a claim about training speed whose rows ran on different machines or were resumed (their own
+wall times then do not compare).
 """
 import argparse
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,11 +59,25 @@ def flag(flags: list, name: str, default=None):
     return flags[flags.index(name) + 1] if name in flags else default
 
 
-def update(model, criterion, sample) -> None:
-    """One update's forward and backward, as fairseq's trainer runs them (gradients cleared first)."""
+def update(model, criterion, optimizer, clip_norm: float, sample) -> None:
+    """One update as fairseq's trainer runs it: gradients cleared, forward, backward, the gradient
+    norm clipped to ``clip_norm`` (measured only when 0, as fairseq does), the optimizer's step."""
     model.train()
-    model.zero_grad(set_to_none=True)
+    optimizer.zero_grad()
     criterion(model, sample)[0].backward()
+    optimizer.clip_grad_norm(clip_norm)
+    optimizer.step()
+
+
+def trainer_parts(dictionary, flags: list):
+    """(model, criterion, optimizer, clip norm) exactly as fairseq-train builds them from ``flags``:
+    the optimizer over the trainable parameters of the model and the criterion."""
+    from fairseq import optim
+
+    cfg = benchmark.lm_config(flag(flags, "--arch"), flags)
+    model, criterion = benchmark.build_lm(dictionary, flag(flags, "--arch"), flags, cfg)
+    params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
+    return model, criterion, optim.build_optimizer(cfg.optimizer, params), float(cfg.optimization.clip_norm)
 
 
 def main(argv=None) -> int:
@@ -65,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--vocab", type=int, required=True, help="dictionary size of the row's data (fairseq's, specials included)")
     ap.add_argument("--repeats", type=int, default=4)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"), help="passed to the recipe's dry run")
+    ap.add_argument("--out", type=Path, help="also write the figures here as TSV (e.g. examples/RECIPE/row_pace.tsv)")
+    ap.add_argument("--note", default="", help="kept in --out's header, e.g. the load: 'beside two training runs'")
     args = ap.parse_args(argv)
     bad = [r for r in args.rows if r.count(":") != 1 or "" in r.split(":")]
     if bad:
@@ -78,15 +101,25 @@ def main(argv=None) -> int:
             sys.exit(f"row_pace.py: {item} trains --task {flag(flags, '--task')}; only language-model rows are timed")
         length = int(flag(flags, "--tokens-per-sample", 512))
         batch = int(flag(flags, "--batch-size", 0)) or max(1, int(flag(flags, "--max-tokens", 4096)) // length)
-        model, criterion = benchmark.build_lm(dictionary, flag(flags, "--arch"), flags)
+        model, criterion, optimizer, clip = trainer_parts(dictionary, flags)
         sample = benchmark.zipf_batch(dictionary, batch, length)
-        contenders[item] = lambda m=model, c=criterion, s=sample: update(m, c, s)
+        contenders[item] = lambda m=model, c=criterion, o=optimizer, n=clip, s=sample: update(m, c, o, n, s)
         shapes[item] = (batch, length)
     times = benchmark.interleaved(contenders, args.repeats)
-    print(f"{benchmark.machine()['cpu']}, {benchmark.torch.get_num_threads()} torch thread(s), V = {args.vocab:,}")
+    cpu, threads = benchmark.machine()["cpu"], benchmark.torch.get_num_threads()
+    print(f"{cpu}, {threads} torch thread(s), V = {args.vocab:,}")
     for item, ts in times.items():
         batch, length = shapes[item]
-        print(f"{item:40s} {benchmark.med(ts):7.3f} s per update ({batch} x {length} tokens, forward + backward)")
+        print(f"{item:40s} {benchmark.med(ts):7.3f} s per update ({batch} x {length} tokens, forward, backward, "
+              "clipping, optimizer step)")
+    if args.out:
+        ran = f"{time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}"
+        lines = [f"# python scripts/row_pace.py {shlex.join(argv if argv is not None else sys.argv[1:])}",
+                 f"# {threads} torch thread(s), {args.repeats} interleaved repeats, medians; ran {ran}"
+                 + (f"; {args.note}" if args.note else ""),
+                 "row\ts_per_update\tran"]
+        lines += [f"{item}\t{benchmark.med(ts):.4f}\t{ran}" for item, ts in times.items()]
+        args.out.write_text("\n".join(lines) + "\n")
     return 0
 
 

@@ -148,6 +148,22 @@ def test_adaptive_verdict_checks_parameters_and_seconds_per_update_against_sm():
     # more parameters than SM breaks it too
     t["adp"]["params"] = "20000000"
     assert v("adaptive", t).startswith("holds only in part (") and "ADP +11%" in v("adaptive", t)
+    t["adp"]["params"] = "9000000"
+
+    # seconds per update measured side by side in one run (scripts/row_pace.py) settle the speed
+    # where the rows' own runs do not compare; a row without that figure keeps its own reading
+    one_run = "2026-12-09, Intel Xeon"
+    for r, s in (("sm", "2.0"), ("adp-t", "0.5")):
+        t[r].update(pace_s=s, pace_ran=one_run)
+    assert v("adaptive", t) == (
+        "holds so far (ADP-T 110.00, ADP 112.00, SM 120.00); parameters vs SM: ADP-T -72%, ADP -50%; seconds per "
+        "update vs SM, side by side in one run (scripts/row_pace.py, 2026-12-09, Intel Xeon): ADP-T x0.25; seconds "
+        "per update vs SM, their own runs: ADP not compared (another CPU); not run yet: ASM")
+    t["adp"].update(pace_s="2.1", pace_ran=one_run)  # slower than SM side by side
+    text = v("adaptive", t)
+    assert text.startswith("holds only in part (") and "ADP-T x0.25, ADP x1.05; not run yet" in text
+    t["adp"]["pace_ran"] = "2026-12-10, AMD EPYC"  # another measurement: not compared with SM's
+    assert "ADP not compared (another CPU)" in v("adaptive", t)
 
 
 def test_rerank_verdict_is_inconclusive_when_the_normal_lm_adds_nothing():

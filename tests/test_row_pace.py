@@ -18,11 +18,56 @@ def test_flags_are_the_rows_fairseq_train_command_without_data_and_folders():
     assert not any(f.startswith(row_pace.WORK) for f in flags)  # the data folder is gone
 
 
-def test_times_a_row_built_from_its_flags(capsys):
-    assert row_pace.main(["ptb_slim:in300-std", "--vocab", "300", "--repeats", "1"]) == 0
+def test_times_a_row_built_from_its_flags_and_keeps_the_figures_for_the_report(capsys, tmp_path):
+    import reduced_report
+
+    out_file = tmp_path / "examples" / "ptb_slim" / "row_pace.tsv"
+    out_file.parent.mkdir(parents=True)
+    assert row_pace.main(["ptb_slim:in300-std", "--vocab", "300", "--repeats", "1", "--out", str(out_file)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert " torch thread(s), V = 300" in out[0]  # the CPU and threads come first
-    assert out[1].startswith("ptb_slim:in300-std") and out[1].endswith("s per update (20 x 35 tokens, forward + backward)")
+    assert out[1].startswith("ptb_slim:in300-std") and out[1].endswith(
+        "s per update (20 x 35 tokens, forward, backward, clipping, optimizer step)")
+    seconds = float(out[1].split()[1])
+    lines = out_file.read_text().splitlines()
+    assert lines[0].startswith("# python scripts/row_pace.py ptb_slim:in300-std") and lines[2] == "row\ts_per_update\tran"
+    item, kept, ran = lines[3].split("\t")
+    assert item == "ptb_slim:in300-std" and abs(float(kept) - seconds) < 1e-3 and ran.startswith("20")
+    # the report puts it into the row that ran, with the day and the CPU's short name
+    tables = {"ptb_slim": {"in300-std": {"ppl": "90"}}, "ptb_awd_define": {"in300-std": {}}}
+    reduced_report.add_pace(tables, tmp_path)
+    got = tables["ptb_slim"]["in300-std"]
+    assert float(got["pace_s"]) == float(kept) and got["pace_ran"].split(", ")[0] == ran.split(", ")[0]
+    assert "(R)" not in got["pace_ran"] and tables["ptb_awd_define"]["in300-std"] == {}  # another recipe's row
+
+
+def test_an_update_is_fairseq_trainers_whole_step():
+    """Forward, backward, the gradient clipped to --clip-norm, then the row's optimizer (SGD, lr 35
+    for the PTB rows): the parameters move exactly as that step by hand moves a copy."""
+    import copy
+
+    import benchmark
+    import torch
+
+    benchmark.quiet_imports()
+    dictionary = benchmark.zipf_dictionary(300)
+    flags = row_pace.train_flags("ptb_slim", "in300-std", "/nonexistent/data")
+    model, criterion, optimizer, clip = row_pace.trainer_parts(dictionary, flags)
+    assert clip == float(row_pace.flag(flags, "--clip-norm")) and type(optimizer).__name__ == "SGD"
+    by_hand = copy.deepcopy(model)
+    sample = benchmark.zipf_batch(dictionary, 2, 35)
+    torch.manual_seed(0)
+    row_pace.update(model, criterion, optimizer, clip, sample)
+    by_hand.train()
+    torch.manual_seed(0)
+    criterion(by_hand, sample)[0].backward()
+    params = [p for p in by_hand.parameters() if p.grad is not None]
+    assert torch.nn.utils.clip_grad_norm_(params, clip) > clip  # the clipping did something
+    with torch.no_grad():
+        for p in params:
+            p -= float(row_pace.flag(flags, "--lr")) * p.grad
+    for (name, a), b in zip(model.named_parameters(), by_hand.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
 @pytest.mark.parametrize("row,message", [
