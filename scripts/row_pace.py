@@ -10,7 +10,8 @@ Each row's ``fairseq-train`` command is taken from its recipe's dry run (``run.s
 parser, task and criterion) for a dictionary of ``--vocab`` words whose counts fall as 1 / rank,
 and one whole update runs as fairseq's trainer runs it - forward, backward, gradient clipping
 (``--clip-norm``) and the step of the row's ``--optimizer`` - on a batch of Zipfian tokens of the
-row's shape (``--batch-size`` or ``--max-tokens`` sequences of ``--tokens-per-sample``). Rows are
+row's shape (``--batch-size`` or ``--max-tokens`` sequences of ``--tokens-per-sample``, times
+``--update-freq``). Rows are
 timed in turn, every repeat once each, and the median is printed, so load from other processes
 hits all rows alike: name the CPU and the load with every figure. Language-model recipes only
 (the translation rows need a source side).
@@ -59,25 +60,33 @@ def flag(flags: list, name: str, default=None):
     return flags[flags.index(name) + 1] if name in flags else default
 
 
-def update(model, criterion, optimizer, clip_norm: float, sample) -> None:
-    """One update as fairseq's trainer runs it: gradients cleared, forward, backward, the gradient
-    norm clipped to ``clip_norm`` (measured only when 0, as fairseq does), the optimizer's step."""
+def update(model, criterion, optimizer, clip_norm: float, update_freq: int, sample) -> None:
+    """One update as fairseq's trainer runs it: gradients cleared; forward and backward of
+    ``update_freq`` batches (``--update-freq``; the same batch again here); the summed gradients
+    divided by the summed sample size; their norm clipped to ``clip_norm`` (only measured when
+    0, as fairseq does); the optimizer's step."""
     model.train()
     optimizer.zero_grad()
-    criterion(model, sample)[0].backward()
+    sample_size = 0
+    for _ in range(update_freq):
+        loss, size, _ = criterion(model, sample)
+        loss.backward()
+        sample_size += size
+    optimizer.multiply_grads(1.0 / (sample_size or 1.0))
     optimizer.clip_grad_norm(clip_norm)
     optimizer.step()
 
 
 def trainer_parts(dictionary, flags: list):
-    """(model, criterion, optimizer, clip norm) exactly as fairseq-train builds them from ``flags``:
-    the optimizer over the trainable parameters of the model and the criterion."""
+    """(model, criterion, optimizer, clip norm, update freq) exactly as fairseq-train builds them
+    from ``flags``: the optimizer over the trainable parameters of the model and the criterion."""
     from fairseq import optim
 
     cfg = benchmark.lm_config(flag(flags, "--arch"), flags)
     model, criterion = benchmark.build_lm(dictionary, flag(flags, "--arch"), flags, cfg)
     params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
-    return model, criterion, optim.build_optimizer(cfg.optimizer, params), float(cfg.optimization.clip_norm)
+    return (model, criterion, optim.build_optimizer(cfg.optimizer, params), float(cfg.optimization.clip_norm),
+            int(cfg.optimization.update_freq[0]))
 
 
 def main(argv=None) -> int:
@@ -101,10 +110,10 @@ def main(argv=None) -> int:
             sys.exit(f"row_pace.py: {item} trains --task {flag(flags, '--task')}; only language-model rows are timed")
         length = int(flag(flags, "--tokens-per-sample", 512))
         batch = int(flag(flags, "--batch-size", 0)) or max(1, int(flag(flags, "--max-tokens", 4096)) // length)
-        model, criterion, optimizer, clip = trainer_parts(dictionary, flags)
+        model, criterion, optimizer, clip, freq = trainer_parts(dictionary, flags)
         sample = benchmark.zipf_batch(dictionary, batch, length)
-        contenders[item] = lambda m=model, c=criterion, o=optimizer, n=clip, s=sample: update(m, c, o, n, s)
-        shapes[item] = (batch, length)
+        contenders[item] = lambda m=model, c=criterion, o=optimizer, n=clip, f=freq, s=sample: update(m, c, o, n, f, s)
+        shapes[item] = (batch * freq, length)
     times = benchmark.interleaved(contenders, args.repeats)
     cpu, threads = benchmark.machine()["cpu"], benchmark.torch.get_num_threads()
     print(f"{cpu}, {threads} torch thread(s), V = {args.vocab:,}")

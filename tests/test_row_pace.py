@@ -41,9 +41,11 @@ def test_times_a_row_built_from_its_flags_and_keeps_the_figures_for_the_report(c
     assert "(R)" not in got["pace_ran"] and tables["ptb_awd_define"]["in300-std"] == {}  # another recipe's row
 
 
-def test_an_update_is_fairseq_trainers_whole_step():
-    """Forward, backward, the gradient clipped to --clip-norm, then the row's optimizer (SGD, lr 35
-    for the PTB rows): the parameters move exactly as that step by hand moves a copy."""
+@pytest.mark.parametrize("update_freq", [1, 2])
+def test_an_update_is_fairseq_trainers_whole_step(update_freq):
+    """Forward and backward of --update-freq batches, the gradient divided by the sample size and
+    clipped to --clip-norm, then the row's optimizer (SGD, lr 35 for the PTB rows): the parameters
+    move exactly as that step by hand moves a copy."""
     import copy
 
     import benchmark
@@ -52,22 +54,34 @@ def test_an_update_is_fairseq_trainers_whole_step():
     benchmark.quiet_imports()
     dictionary = benchmark.zipf_dictionary(300)
     flags = row_pace.train_flags("ptb_slim", "in300-std", "/nonexistent/data")
-    model, criterion, optimizer, clip = row_pace.trainer_parts(dictionary, flags)
-    assert clip == float(row_pace.flag(flags, "--clip-norm")) and type(optimizer).__name__ == "SGD"
+    model, criterion, optimizer, clip, freq = row_pace.trainer_parts(dictionary, flags)
+    assert clip == float(row_pace.flag(flags, "--clip-norm")) and freq == 1 and type(optimizer).__name__ == "SGD"
     by_hand = copy.deepcopy(model)
     sample = benchmark.zipf_batch(dictionary, 2, 35)
     torch.manual_seed(0)
-    row_pace.update(model, criterion, optimizer, clip, sample)
+    row_pace.update(model, criterion, optimizer, clip, update_freq, sample)
     by_hand.train()
     torch.manual_seed(0)
-    criterion(by_hand, sample)[0].backward()
+    for _ in range(update_freq):
+        criterion(by_hand, sample)[0].backward()
     params = [p for p in by_hand.parameters() if p.grad is not None]
+    with torch.no_grad():
+        for p in params:
+            p.grad /= update_freq * sample["ntokens"]
     assert torch.nn.utils.clip_grad_norm_(params, clip) > clip  # the clipping did something
     with torch.no_grad():
         for p in params:
             p -= float(row_pace.flag(flags, "--lr")) * p.grad
     for (name, a), b in zip(model.named_parameters(), by_hand.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_update_freq_is_read_from_the_rows_flags():
+    import benchmark
+
+    flags = row_pace.train_flags("ptb_slim", "in300-std", "/nonexistent/data")
+    _, _, _, _, freq = row_pace.trainer_parts(benchmark.zipf_dictionary(300), flags + ["--update-freq", "3"])
+    assert freq == 3
 
 
 @pytest.mark.parametrize("row,message", [
