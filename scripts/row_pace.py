@@ -11,10 +11,9 @@ parser, task and criterion) for a dictionary of ``--vocab`` words whose counts f
 and one whole update runs as fairseq's trainer runs it - forward, backward, gradient clipping
 (``--clip-norm``) and the step of the row's ``--optimizer`` - on a batch of Zipfian tokens of the
 row's shape (``--batch-size`` or ``--max-tokens`` sequences of ``--tokens-per-sample``, times
-``--update-freq``). Rows are
-timed in turn, every repeat once each, and the median is printed, so load from other processes
-hits all rows alike: name the CPU and the load with every figure. Language-model recipes only
-(the translation rows need a source side).
+``--update-freq``). Rows are timed in turn, every repeat once each, and the median is printed, so
+load from other processes hits all rows alike: name the CPU and the load with every figure.
+Language-model recipes only (the translation rows need a source side).
 
 ``--out FILE`` also keeps the figures as a TSV (``recipe:row``, seconds per update, the day and
 CPU): ``examples/<recipe>/row_pace.tsv`` is where ``scripts/reduced_report.py`` reads them, for
@@ -101,6 +100,8 @@ def main(argv=None) -> int:
     bad = [r for r in args.rows if r.count(":") != 1 or "" in r.split(":")]
     if bad:
         ap.error(f"{bad[0]!r} is not recipe:row (e.g. ptb_slim:in300-std)")
+    if args.out and not args.out.parent.is_dir():  # said before the minutes of timing, not after
+        ap.error(f"--out {args.out}: no folder {args.out.parent}; create it or give another path")
     benchmark.quiet_imports()
     dictionary = benchmark.zipf_dictionary(args.vocab)
     contenders, shapes = {}, {}

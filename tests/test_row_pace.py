@@ -93,3 +93,11 @@ def test_bad_rows_get_one_line(row, message):
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "row_pace.py"), row, "--vocab", "100"],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_out_into_a_missing_folder_is_one_line_before_any_timing(tmp_path):
+    out = tmp_path / "no-such-folder" / "row_pace.tsv"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "row_pace.py"), "ptb_slim:in300-std", "--vocab", "100",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(f"--out {out}: no folder {out.parent}; create it or give another path")
