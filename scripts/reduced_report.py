@@ -297,10 +297,10 @@ def adaptive_costs_vs_sm(t, ran):
         if n and n_sm:
             sizes.append(f"{name} {100 * (n / n_sm - 1):+.0f}%")
             cheaper &= n < n_sm
-        a = per_update(r)
-        if pace_sm and num(t, r, "pace_s") and t[r].get("pace_ran") == t[sm].get("pace_ran"):
-            side.append(f"{name} x{num(t, r, 'pace_s') / pace_sm:.2f}")
-            cheaper &= num(t, r, "pace_s") < pace_sm
+        a, pace = per_update(r), num(t, r, "pace_s")
+        if pace_sm and pace and t[r].get("pace_ran") == t[sm].get("pace_ran"):
+            side.append(f"{name} x{pace / pace_sm:.2f}")
+            cheaper &= pace < pace_sm
         elif not (a and b):
             speeds.append(f"{name} untimed")
         elif cpu(r) != cpu(sm):
