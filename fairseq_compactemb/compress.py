@@ -5,7 +5,8 @@ become compact layers, initialised from the trained weights (``modules/fit_layer
         [--slim-pool 1/8 --output-slim-pool 1/8 --slim-subvectors 10 ...] [--data DATA-BIN]
 
 Any architecture of the plugin (LSTM, AWD-LSTM, transformer LM, Transformer-XL, translation
-transformer), tied or untied. Every other tensor is copied as trained. OUT.pt is an ordinary
+transformer), tied or untied, and stock fairseq's ``transformer_lm`` / ``transformer``
+checkpoints (read as the plugin's equivalents, checked to score the same: ``stock_import.py``). Every other tensor is copied as trained. OUT.pt is an ordinary
 checkpoint of the same architecture with the new flags in its config: it loads in
 ``fairseq-eval-lm``, ``fairseq-generate`` and ``from_pretrained`` as it is, and fine-tunes with
 ``fairseq-train --finetune-from-model OUT.pt`` plus the same compact flags. The optimizer state
@@ -30,6 +31,7 @@ from .modules.fit_layers import fit_input_embedding, fit_output_layer
 from .modules.softmax_output import SoftmaxOutput
 from .modules.standard_embedding import StandardEmbedding
 from .modules.table_fits import kmeans_backend
+from .stock_import import import_stock, is_stock
 
 _FLAGS = [f for f in EmbeddingOptions.__dataclass_fields__.values()]
 
@@ -123,8 +125,13 @@ def compress(args) -> dict:
         raise CompactConfigError("--data", f"the data directory {data!r} recorded in {args.input} does not exist",
                                  "pass --data DATA-BIN (the folder with the dictionaries the model was trained on)")
     task = tasks.setup_task(cfg.task)
-    old = task.build_model(cfg.model)
-    old.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
+    if is_stock(cfg.model):  # trained without the plugin: read as its equivalent, checked equal
+        old, model_cfg = import_stock(state, task, args.input)
+        with open_dict(cfg):
+            cfg.model = model_cfg
+    else:
+        old = task.build_model(cfg.model)
+        old.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
     old_in, old_out, old_enc = _embedding_modules(old)
     if not isinstance(old_in, StandardEmbedding) or not isinstance(old_out, SoftmaxOutput):
         raise CompactConfigError(

@@ -45,6 +45,15 @@ def run_cli(name, *args, cwd=None, expect_ok=True, timeout=600, env=None):
     return proc
 
 
+def compress_cli(*args, expect_ok=True):
+    """``python -m fairseq_compactemb.compress ARGS`` on one thread; asserts exit 0 unless told."""
+    proc = subprocess.run([sys.executable, "-m", "fairseq_compactemb.compress", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    if expect_ok:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
 class MethodAsModule(torch.nn.Module):
     """``layer.<method>`` as a forward, so torch.func.functional_call / gradcheck can swap or
     perturb the layer's parameters."""

@@ -5,13 +5,11 @@ checkpoint's logits are its materialised matrix product, and the result loads in
 fairseq CLI, in from_pretrained, and fine-tunes; pretrained assignments for training from
 scratch (``--slim-assignment kmeans:CHECKPOINT`` / ``file:``)."""
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import USER_DIR, run_cli
+from conftest import USER_DIR, compress_cli, run_cli
 from fairseq_compactemb.modules.table_fits import hashed_mean_fit, kmeans, low_rank_fit, product_quantize
 
 
@@ -93,14 +91,6 @@ LSTM = ["--task", "language_modeling", "--arch", "compact_lstm_lm", "--decoder-h
         "--tokens-per-sample", 16, "--max-tokens", 256, "--optimizer", "adam", "--lr", 0.003, "--no-progress-bar",
         "--num-workers", 0, "--seed", 1, "--no-epoch-checkpoints", "--max-valid-steps", 2]
 EVAL = ["--tokens-per-sample", 16, "--max-tokens", 512, "--gen-subset", "valid", "--max-valid-steps", 3]
-
-
-def compress_cli(*args, expect_ok=True):
-    proc = subprocess.run([sys.executable, "-m", "fairseq_compactemb.compress", *map(str, args)], capture_output=True,
-                          text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
-    if expect_ok:
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
 
 
 @pytest.fixture(scope="module")

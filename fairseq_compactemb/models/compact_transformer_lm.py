@@ -27,6 +27,12 @@ class CompactTransformerLMConfig(TransformerLanguageModelConfig, CompactEmbeddin
         default=None, metadata={"help": "output-layer input size (default: input dim if "
                                          "--tie-input-output, else --decoder-embed-dim)"}
     )
+    keep_decoder_normalize_before: bool = field(
+        default=False, metadata={"help": "take --decoder-normalize-before as given (stock fairseq builds an "
+                                         "--arch transformer_lm checkpoint post-norm from its config; compress "
+                                         "sets this when it reads one); default: pre-norm always, as fairseq's "
+                                         "transformer_lm presets"}
+    )
 
 
 def derive_lm_dims(cfg) -> None:
@@ -47,7 +53,8 @@ class CompactTransformerLanguageModel(FairseqLanguageModel):
             cfg.decoder_layers = len(cfg.decoder_layers_to_keep.split(","))
         if getattr(cfg, "max_target_positions", None) is None:
             cfg.max_target_positions = getattr(cfg, "tokens_per_sample", DEFAULT_MAX_TARGET_POSITIONS)
-        cfg.decoder_normalize_before = True  # as fairseq's transformer_lm: unstable without
+        if not cfg.keep_decoder_normalize_before:  # as fairseq's transformer_lm presets: unstable without
+            cfg.decoder_normalize_before = True
         derive_lm_dims(cfg)
         embed, output = build_decoder_embeddings(
             cfg, task.target_dictionary, cfg.decoder_input_dim, cfg.decoder_output_dim
