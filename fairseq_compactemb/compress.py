@@ -6,8 +6,9 @@ become compact layers, initialised from the trained weights (``modules/fit_layer
 
 Any architecture of the plugin (LSTM, AWD-LSTM, transformer LM, Transformer-XL, translation
 transformer), tied or untied, and stock fairseq's ``transformer_lm`` / ``transformer``
-checkpoints (read as the plugin's equivalents, checked to score the same: ``stock_import.py``). Every other tensor is copied as trained. OUT.pt is an ordinary
-checkpoint of the same architecture with the new flags in its config: it loads in
+checkpoints (read as the plugin's equivalents, checked to score the same: ``stock_import.py``).
+Every other tensor is copied as trained. OUT.pt is an ordinary checkpoint of the plugin's
+architecture with the new flags in its config: it loads in
 ``fairseq-eval-lm``, ``fairseq-generate`` and ``from_pretrained`` as it is, and fine-tunes with
 ``fairseq-train --finetune-from-model OUT.pt`` plus the same compact flags. The optimizer state
 is not carried over (it belongs to the old parameters).

@@ -53,7 +53,7 @@ class CompactTransformerLanguageModel(FairseqLanguageModel):
             cfg.decoder_layers = len(cfg.decoder_layers_to_keep.split(","))
         if getattr(cfg, "max_target_positions", None) is None:
             cfg.max_target_positions = getattr(cfg, "tokens_per_sample", DEFAULT_MAX_TARGET_POSITIONS)
-        if not cfg.keep_decoder_normalize_before:  # as fairseq's transformer_lm presets: unstable without
+        if not getattr(cfg, "keep_decoder_normalize_before", False):  # as fairseq's transformer_lm presets: unstable without
             cfg.decoder_normalize_before = True
         derive_lm_dims(cfg)
         embed, output = build_decoder_embeddings(
