@@ -43,12 +43,14 @@ def compact_config(model_cfg, path: str):
     """``cfg.model`` of a stock checkpoint, translated for the plugin's equivalent model."""
     from omegaconf import OmegaConf
 
+    from .models.compact_transformer_decoder import switched_on
+
     stock = model_name(model_cfg)
     if stock not in STOCK_TO_COMPACT:
         raise CompactCheckpointError(
             path, f"is a checkpoint of fairseq's {stock!r} model, which compress cannot read",
             "give a checkpoint of the plugin's models or of stock fairseq's transformer_lm / transformer")
-    on = [f for f in _ALREADY_COMPACT if getattr(model_cfg, f, None) not in (None, False, 0, "")]
+    on = switched_on(model_cfg, _ALREADY_COMPACT)
     if on:
         flag = "--" + on[0].replace("_", "-")
         raise CompactCheckpointError(
@@ -68,15 +70,16 @@ def compact_config(model_cfg, path: str):
 
 
 def _batch(task, translation: bool, generator: torch.Generator) -> dict:
-    d = task.target_dictionary
-    tokens = torch.randint(d.nspecial, len(d), (2, 7), generator=generator)
-    net_input = {"src_tokens": tokens, "src_lengths": torch.full((2,), 7)}
-    if translation:
-        s = task.source_dictionary
-        net_input["src_tokens"] = torch.randint(s.nspecial, len(s), (2, 6), generator=generator)
-        net_input["src_lengths"] = torch.full((2,), 6)
-        net_input["prev_output_tokens"] = torch.cat([torch.full((2, 1), d.eos()), tokens[:, :-1]], dim=1)
-    return net_input
+    """Two random sentences of real words (no padding): an LM's or a translation model's input."""
+    def words(d, length):
+        return torch.randint(d.nspecial, len(d), (2, length), generator=generator)
+
+    tgt = words(task.target_dictionary, 7)
+    if not translation:
+        return {"src_tokens": tgt, "src_lengths": torch.full((2,), 7)}
+    bos = torch.full((2, 1), task.target_dictionary.eos())  # fairseq starts decoding from eos
+    return {"src_tokens": words(task.source_dictionary, 6), "src_lengths": torch.full((2,), 6),
+            "prev_output_tokens": torch.cat([bos, tgt[:, :-1]], dim=1)}
 
 
 def import_stock(state: dict, task, path: str):
@@ -93,7 +96,7 @@ def import_stock(state: dict, task, path: str):
     except RuntimeError as e:  # a stock variant whose tensors the plugin's model does not have
         raise CompactCheckpointError(path, f"its tensors do not fit {new_cfg._name}: {str(e).splitlines()[-1].strip()}",
                                      "train the model with the plugin's architecture instead") from None
-    net_input = _batch(task, model_name(cfg.model) == "transformer", torch.Generator().manual_seed(0))
+    net_input = _batch(task, new_cfg._name == "compact_transformer", torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = stock.eval().get_normalized_probs(stock(**net_input), log_probs=True)
         got = ours.eval().get_normalized_probs(ours(**net_input), log_probs=True)

@@ -23,12 +23,16 @@ _FAIRSEQ_EMBEDDING_FLAGS = {
 }
 
 
+def switched_on(cfg, names):
+    """The options among ``names`` that ``cfg`` sets (not None, False, 0 or empty)."""
+    return [name for name in names if getattr(cfg, name, None) not in (None, False, 0, "")]
+
+
 def refuse_fairseq_embedding_flags(cfg, allowed=()) -> None:
     """Raise a CompactConfigError if a fairseq-native embedding option is switched on."""
-    for name, instead in _FAIRSEQ_EMBEDDING_FLAGS.items():
-        if name in allowed:
-            continue
-        if getattr(cfg, name, None) not in (None, False, 0, ""):
+    for name in switched_on(cfg, _FAIRSEQ_EMBEDDING_FLAGS):
+        if name not in allowed:
+            instead = _FAIRSEQ_EMBEDDING_FLAGS[name]
             flag = "--" + name.replace("_", "-")
             raise CompactConfigError(flag, "is fairseq's own embedding option and is ignored by compact models",
                                      f"use {instead}")
