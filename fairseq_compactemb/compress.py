@@ -31,7 +31,7 @@ from .modules import CompactCheckpointError, CompactConfigError, EmbeddingOption
 from .modules.fit_layers import fit_input_embedding, fit_output_layer
 from .modules.softmax_output import SoftmaxOutput
 from .modules.standard_embedding import StandardEmbedding
-from .modules.table_fits import kmeans_backend
+from .modules.table_fits import FLAT_KMEANS_LIMIT, KMEANS_METHODS, kmeans_backend
 from .stock_import import import_stock, is_stock
 
 _FLAGS = [f for f in EmbeddingOptions.__dataclass_fields__.values()]
@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-weights", choices=["counts", "sqrt", "uniform"], default="counts",
                    help="weight of each word in the fits: its dictionary count, the count's square root, or 1")
     p.add_argument("--kmeans-iters", type=int, default=20, help="k-means iterations (slim)")
+    p.add_argument("--kmeans", choices=KMEANS_METHODS, default="auto",
+                   help="slim fits: flat k-means, or two levels (coarse cells, then k-means in each: "
+                        "sub-quadratic in the vocabulary); auto: two levels once points x centroids exceeds "
+                        f"{FLAT_KMEANS_LIMIT:.0e}")
     for f in _FLAGS:
         flag = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
@@ -171,13 +175,13 @@ def compress(args) -> dict:
         return {"counts": counts, "sqrt": counts.sqrt(), "uniform": None}[args.fit_weights]
 
     tgt_w = weights_of(task.target_dictionary)
-    fit_input_embedding(new_in, old_in.weight.detach(), tgt_w, progress, args.kmeans_iters)
+    fits = {"progress": progress, "iters": args.kmeans_iters, "kmeans_method": args.kmeans}
+    fit_input_embedding(new_in, old_in.weight.detach(), tgt_w, **fits)
     if new_enc is not None and new_enc is not new_in:
-        fit_input_embedding(new_enc, old_enc.weight.detach(), weights_of(task.source_dictionary), progress,
-                            args.kmeans_iters)
+        fit_input_embedding(new_enc, old_enc.weight.detach(), weights_of(task.source_dictionary), **fits)
     tied = bool(_get(new_cfg, "tie_input_output", False))
     fit_output_layer(new_out, old_out.weight.detach(), tgt_w, None if old_out.bias is None else old_out.bias.detach(),
-                     tied=tied, progress=progress, iters=args.kmeans_iters)
+                     tied=tied, **fits)
 
     state["model"] = new.state_dict()
     with open_dict(cfg):
@@ -189,7 +193,7 @@ def compress(args) -> dict:
     checkpoint_utils.torch_persistent_save(state, args.output)
     report = {"params_before": _count(old), "params_after": _count(new),
               "input": describe_parameters(new_in), "output": describe_parameters(new_out, "output layer"),
-              "seconds": time.time() - t0, "kmeans": kmeans_backend()}
+              "seconds": time.time() - t0, "kmeans": f"{kmeans_backend()}, {args.kmeans}"}
     print(f"compress: {args.input} -> {args.output}")
     print(f"  parameters: {report['params_before']:,} -> {report['params_after']:,} "
           f"({100.0 * report['params_after'] / report['params_before']:.1f}%)")

@@ -27,9 +27,10 @@ def known_codebook_table(V=300, K=4, M=40, h=3, shared=True, seed=0):
     return codebook[assignment].reshape(V, K * h), assignment
 
 
+@pytest.mark.parametrize("method", ["flat", "two-level"])  # two-level: tests/test_two_level_kmeans.py
 @pytest.mark.parametrize("backend", ["faiss", "sklearn"])
 @pytest.mark.parametrize("shared", [True, False], ids=["shared", "disjoint"])
-def test_kmeans_recovers_a_table_built_from_a_known_codebook_exactly(backend, shared, monkeypatch):
+def test_kmeans_recovers_a_table_built_from_a_known_codebook_exactly(method, backend, shared, monkeypatch):
     if backend == "faiss":
         pytest.importorskip("faiss")
     else:
@@ -38,7 +39,7 @@ def test_kmeans_recovers_a_table_built_from_a_known_codebook_exactly(backend, sh
         monkeypatch.setattr(table_fits, "kmeans_backend", lambda: "sklearn")
     table, _ = known_codebook_table(shared=shared)
     weights = torch.rand(table.size(0)) + 0.5
-    pool, assignment = product_quantize(table, 4, 40, weights, shared=shared, iters=30)
+    pool, assignment = product_quantize(table, 4, 40, weights, shared=shared, iters=30, method=method)
     assert pool.shape == (40, 3) and assignment.shape == (300, 4)
     torch.testing.assert_close(pool[assignment].reshape(300, 12), table, rtol=0, atol=1e-4)
     if not shared:  # column k stays inside pool S_k
@@ -130,12 +131,15 @@ def test_compressed_checkpoint_loads_evaluates_and_fine_tunes(flags, tied_lm, pt
     assert (tmp_path / "ft" / "checkpoint_last.pt").exists()
 
 
-def test_compressed_slim_output_is_the_fitted_matrix_and_logits_are_its_product(tied_lm, ptb_bin, tmp_path):
+@pytest.mark.parametrize("method", ["auto", "two-level"])
+def test_compressed_slim_output_is_the_fitted_matrix_and_logits_are_its_product(method, tied_lm, ptb_bin, tmp_path):
     from fairseq import checkpoint_utils
 
     out = tmp_path / "slim.pt"
-    compress_cli(tied_lm, out, "--data", ptb_bin, "--input-embedding", "slim", "--output-layer", "slim",
-                 "--output-slim-subvectors", 4, "--output-slim-pool", "1/2", "--fit-weights", "uniform")
+    proc = compress_cli(tied_lm, out, "--data", ptb_bin, "--input-embedding", "slim", "--output-layer", "slim",
+                        "--output-slim-subvectors", 4, "--output-slim-pool", "1/2", "--fit-weights", "uniform",
+                        "--kmeans", method)
+    assert re.search(rf"k-means: \w+, {method}", proc.stdout), proc.stdout
     (old,), _, _ = checkpoint_utils.load_model_ensemble_and_task([str(tied_lm)], arg_overrides={"data": str(ptb_bin)})
     (new,), _, _ = checkpoint_utils.load_model_ensemble_and_task([str(out)], arg_overrides={"data": str(ptb_bin)})
     layer = new.decoder.compact_output

@@ -50,7 +50,7 @@ def _hashnet_weights(layer, table, weights):
 
 
 def fit_input_embedding(layer, table: torch.Tensor, weights: Optional[torch.Tensor] = None,
-                        progress: Progress = None, iters: int = 20, seed: int = 1) -> None:
+                        progress: Progress = None, iters: int = 20, seed: int = 1, kmeans_method: str = "auto") -> None:
     """Set ``layer`` (any input embedding, ``[V, d]`` like ``table``) from the trained ``table``."""
     if tuple(table.shape) != (layer.num_embeddings, layer.embedding_dim):
         raise ValueError(f"table {list(table.shape)} does not match the layer "
@@ -74,7 +74,7 @@ def fit_input_embedding(layer, table: torch.Tensor, weights: Optional[torch.Tens
     elif isinstance(layer, SlimEmbedding):
         pool, assignment = product_quantize(table, layer.subvectors, layer.pool_size, weights,
                                             shared=layer.assignment_kind != "disjoint", iters=iters, seed=seed,
-                                            progress=progress)
+                                            progress=progress, method=kmeans_method)
         _set(layer.pool, pool)
         layer.assignment.copy_(assignment)
     elif isinstance(layer, HashNetEmbedding):
@@ -86,7 +86,7 @@ def fit_input_embedding(layer, table: torch.Tensor, weights: Optional[torch.Tens
 
 def fit_output_layer(layer, matrix: torch.Tensor, weights: Optional[torch.Tensor] = None,
                      bias: Optional[torch.Tensor] = None, tied: bool = False, progress: Progress = None,
-                     iters: int = 20, seed: int = 1) -> None:
+                     iters: int = 20, seed: int = 1, kmeans_method: str = "auto") -> None:
     """Set ``layer`` (any output layer over ``[V, H]`` like ``matrix``) from the trained softmax
     ``matrix``; ``bias [V]`` is copied when both have one. ``tied``: the layer shares its
     weights with an input embedding already fitted, only its own untied parts are set."""
@@ -114,7 +114,7 @@ def fit_output_layer(layer, matrix: torch.Tensor, weights: Optional[torch.Tensor
         _set(layer.weight, matrix)
     elif isinstance(layer, SlimOutput):
         pool, assignment = product_quantize(matrix, layer.subvectors, layer.pool_size, weights, shared=False,
-                                            iters=iters, seed=seed, progress=progress)
+                                            iters=iters, seed=seed, progress=progress, method=kmeans_method)
         _set(layer.pool, pool)
         layer.assignment.copy_(assignment)
     elif isinstance(layer, HashNetOutput):

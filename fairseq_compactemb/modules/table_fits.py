@@ -22,9 +22,16 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import torch
 
+from .two_level_kmeans import two_level_kmeans
+
 logger = logging.getLogger(__name__)
 
 Progress = Optional[Callable[[str, int, int], None]]  # progress(step name, done, total)
+
+KMEANS_METHODS = ("auto", "flat", "two-level")
+# n * k above which "auto" clusters in two levels: flat k-means costs ~n * k * h per iteration
+# (and k-means++ seeding ~log k times that), quadratic in the vocabulary for a slim fit
+FLAT_KMEANS_LIMIT = 2 * 10 ** 9
 
 
 def kmeans_backend() -> str:
@@ -37,15 +44,28 @@ def kmeans_backend() -> str:
 
 
 def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None, iters: int = 20,
-           seed: int = 1, backend: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+           seed: int = 1, backend: Optional[str] = None, method: str = "auto") -> Tuple[np.ndarray, np.ndarray]:
     """Weighted k-means of ``points [n, h]`` (float32) into ``k <= n`` centroids.
-    Returns ``(centroids [k, h] float32, labels [n] int64)``, each point's nearest centroid."""
+    Returns ``(centroids [k, h] float32, labels [n] int64)``, each point's nearest centroid
+    (``method="two-level"``: nearest within its coarse cell, ``two_level_kmeans.py``; ``"auto"``:
+    two levels once ``n * k`` exceeds :data:`FLAT_KMEANS_LIMIT`)."""
+    if method not in KMEANS_METHODS:
+        raise ValueError(f"k-means method {method!r}: choose one of {', '.join(KMEANS_METHODS)}")
     points = np.ascontiguousarray(points, dtype=np.float32)
     n, h = points.shape
     if not 1 <= k <= n:
         raise ValueError(f"k={k} centroids for {n} points")
     w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
     backend = backend or kmeans_backend()
+    if method == "two-level" or (method == "auto" and n * k > FLAT_KMEANS_LIMIT):
+        return two_level_kmeans(points, k, w, seed, lambda x, kk, ww, s: _flat_kmeans(x, kk, ww, iters, s, backend),
+                                iters)
+    return _flat_kmeans(points, k, w, iters, seed, backend)
+
+
+def _flat_kmeans(points: np.ndarray, k: int, w: Optional[np.ndarray], iters: int, seed: int, backend: str
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+    n, h = points.shape
     if k == n:  # nothing to cluster: every point is its own centroid
         return points.copy(), np.arange(n, dtype=np.int64)
     if backend == "faiss":
@@ -74,8 +94,8 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None, ite
 
 
 def product_quantize(table: torch.Tensor, subvectors: int, pool_size: int, weights: Optional[torch.Tensor] = None,
-                     shared: bool = True, iters: int = 20, seed: int = 1,
-                     progress: Progress = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                     shared: bool = True, iters: int = 20, seed: int = 1, progress: Progress = None,
+                     method: str = "auto") -> Tuple[torch.Tensor, torch.Tensor]:
     """``table [V, d]`` -> ``(pool [M, d/K], assignment [V, K])`` with
     ``pool[assignment[w]].flatten() ~ table[w]`` (see the module docstring). For ``disjoint``
     (``shared=False``) column ``k`` of the assignment lies in rows ``k*M/K .. (k+1)*M/K - 1``."""
@@ -87,7 +107,8 @@ def product_quantize(table: torch.Tensor, subvectors: int, pool_size: int, weigh
     if shared:
         if progress:
             progress(f"k-means: {V * K:,} sub-vectors into one pool of {M:,}", 0, 1)
-        centroids, labels = kmeans(subs.reshape(V * K, h), M, None if w is None else np.repeat(w, K), iters, seed)
+        centroids, labels = kmeans(subs.reshape(V * K, h), M, None if w is None else np.repeat(w, K), iters, seed,
+                                   method=method)
         if progress:
             progress("k-means", 1, 1)
         return torch.from_numpy(centroids), torch.from_numpy(labels).view(V, K)
@@ -96,7 +117,7 @@ def product_quantize(table: torch.Tensor, subvectors: int, pool_size: int, weigh
     for k in range(K):
         if progress:
             progress(f"k-means: position {k + 1}/{K}, {V:,} sub-vectors into {per:,}", k, K)
-        centroids, labels = kmeans(subs[:, k], per, w, iters, seed + k)
+        centroids, labels = kmeans(subs[:, k], per, w, iters, seed + k, method=method)
         pools.append(torch.from_numpy(centroids))
         assignment[:, k] = torch.from_numpy(labels) + k * per
     if progress:
