@@ -81,3 +81,11 @@ def test_refining_in_chunks_gives_the_same_fit(monkeypatch):
     monkeypatch.setattr(two_level_kmeans, "_refine", lambda *a, **kw: real(*a, chunk=37))
     chunked = kmeans(x, 300, method="two-level")
     assert np.array_equal(whole[1], chunked[1]) and np.array_equal(whole[0], chunked[0])
+
+
+def test_more_centroids_than_distinct_points_falls_back_to_the_flat_fit():
+    x = np.repeat(np.random.default_rng(3).standard_normal((50, 4)).astype(np.float32), 8, axis=0)
+    flat = kmeans(x, 60, method="flat")
+    two = kmeans(x, 60, method="two-level")  # no cell split can hold 60 centroids on 50 distinct points
+    assert np.array_equal(flat[0], two[0]) and np.array_equal(flat[1], two[1])
+    assert float(((x - two[0][two[1]]) ** 2).sum()) < 1e-3

@@ -11,7 +11,8 @@ which the fits cannot call as it is: it takes no weights, returns no labels, and
 with fewer points than its share. Here a cell's share is proportional to its number of points
 (the flat fit's points per centroid, in every cell; measured better than shares by weight), at
 least one and at most the cell's number of *distinct* points: so a table built from exactly ``k``
-distinct rows is recovered exactly, as by the flat fit.
+distinct rows is recovered exactly, as by the flat fit. (With more centroids than distinct
+points no split can hold them: then the whole set is clustered flat.)
 
 A point near a cell's border is then stuck with its own cell's centroids, so Lloyd iterations
 follow over the whole set with each point choosing among the centroids of its
@@ -77,6 +78,8 @@ def two_level_kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray], 
     members = [order[bounds[j]:bounds[j + 1]] for j in kept]
     sizes = np.array([len(m) for m in members])
     distinct = np.array([len(np.unique(points[m], axis=0)) for m in members])
+    if distinct.sum() < k:  # more centroids than distinct points: no cell split holds them, cluster flat
+        return flat(points, k, weights, seed)
     alloc = allocate_centroids(sizes, distinct, k)
     centroids = np.empty((k, points.shape[1]), dtype=np.float32)
     labels = np.empty(len(points), dtype=np.int64)
