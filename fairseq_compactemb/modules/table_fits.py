@@ -5,7 +5,8 @@ that makes up 5% of the text should be reproduced far better than one seen twice
 perplexity is an average over tokens.
 
 * :func:`kmeans` - weighted k-means through a well-kept library: faiss (``faiss-cpu``) when it
-  is installed, else scikit-learn; both use BLAS for the distance computations.
+  is installed, else scikit-learn; both use BLAS for the distance computations. Above
+  :data:`FLAT_KMEANS_LIMIT` points x centroids in two levels (``two_level_kmeans.py``).
 * :func:`product_quantize` - the slim layers' pool and assignment (the slim paper's proposal:
   cluster the sub-vectors of a pretrained table). ``shared`` (the input's one pool): one
   codebook of ``M`` centroids for all ``V * K`` sub-vectors; ``disjoint`` (the output's pools
@@ -47,8 +48,8 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None, ite
            seed: int = 1, backend: Optional[str] = None, method: str = "auto") -> Tuple[np.ndarray, np.ndarray]:
     """Weighted k-means of ``points [n, h]`` (float32) into ``k <= n`` centroids.
     Returns ``(centroids [k, h] float32, labels [n] int64)``, each point's nearest centroid
-    (``method="two-level"``: nearest within its coarse cell, ``two_level_kmeans.py``; ``"auto"``:
-    two levels once ``n * k`` exceeds :data:`FLAT_KMEANS_LIMIT`)."""
+    (``method="two-level"``: the nearest among the centroids of the cells near its own,
+    ``two_level_kmeans.py``; ``"auto"``: two levels once ``n * k`` exceeds :data:`FLAT_KMEANS_LIMIT`)."""
     if method not in KMEANS_METHODS:
         raise ValueError(f"k-means method {method!r}: choose one of {', '.join(KMEANS_METHODS)}")
     points = np.ascontiguousarray(points, dtype=np.float32)
