@@ -183,18 +183,31 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         missing = 3 - len(out)
         return head + f" at the measured ratios ({text})" + (f"; {missing} ratio(s) not run yet" if missing else "")
     if kind == "k_sweep":
-        # K >= 2 within 3% of each other, K = 1 above them all; rows still missing can only widen
-        # the spread and raise the best K >= 2, so a failure among the rows in is final
+        # two halves: K = 1 worse than every K >= 2, and K >= 2 within 3% of each other; rows still
+        # missing can only widen the spread and raise the best K >= 2, so a failure among the rows
+        # in is final. One half failing is "holds only in part", both "does not hold"
         vals = {k: v for k in (1, 2, 4, 10, 30, 300) if (v := p(f"k{k}")) is not None}
-        rest = [v for k, v in vals.items() if k > 1]
+        rest = {k: v for k, v in vals.items() if k > 1}
         if len(vals) < 2 or not rest:
             return "not run yet" + (f" (only K={next(iter(vals))} in)" if vals else "")
-        flat = (max(rest) / min(rest) - 1) * 100
-        ok = flat <= 3 and (1 not in vals or vals[1] > max(rest))
+        best = min(rest, key=rest.get)
+        flat = (max(rest.values()) / rest[best] - 1) * 100
+        halves = [flat <= 3] + ([vals[1] > max(rest.values())] if 1 in vals else [])
         missing = 6 - len(vals)
-        head = "does not hold" if not ok else "holds so far" if missing else "holds"
+        head = ("does not hold" if not any(halves) else "holds only in part" if not all(halves)
+                else "holds so far" if missing else "holds")
         text = ", ".join(f"K={k} {v:.2f}" for k, v in vals.items())
-        return head + f" (K>=2 within {flat:.1f}%; {text})" + (f"; {missing} K not run yet" if missing else "")
+        detail = ""
+        if not all(halves):
+            near = [k for k, v in rest.items() if v <= rest[best] * 1.03]
+            far = ", ".join(f"K={k} {100 * (v / rest[best] - 1):+.1f}%" for k, v in rest.items() if k not in near)
+            level = [str(k) for k, v in rest.items() if 1 in vals and v >= vals[1]]
+            one = ("" if 1 not in vals else "; K=1 worse than every K>=2, as claimed" if halves[-1]
+                   else f"; K=1 no worse than K={', '.join(level)}, against the claim")
+            detail = (one + f"; within 3% of the best K>=2 (K={best}): K={', '.join(map(str, near))}"
+                      + (f"; above it: {far}" if far else ""))
+        return (head + f" (K>=2 within {flat:.1f}%; {text}{detail})"
+                + (f"; {missing} K not run yet" if missing else ""))
     if kind == "adaptive":
         # the claim is a chain, ADP-T <= ADP <= ASM < SM: check each row that ran against the next
         # one in the chain that ran (SM, ~20 h on one thread here, may be missing)

@@ -98,8 +98,17 @@ def test_k_sweep_verdict_judges_the_rows_in_and_a_failure_among_them_is_final():
         "holds so far (K>=2 within 0.0%; K=1 110.00, K=10 100.00); 4 K not run yet"
     # two K >= 2 already 5% apart: no later row can bring them within 3%
     assert v("k_sweep", rows(k2=105.0, k10=100.0)).startswith("does not hold (K>=2 within 5.0%")
-    # K = 1 no worse than a K >= 2 that ran: a later row can only raise the best K >= 2
-    assert v("k_sweep", rows(k1=100.0, k4=101.0)).startswith("does not hold")
+    # K = 1 no worse than a K >= 2 that ran: a later row can only raise the best K >= 2; the
+    # other half (flat from K = 2 on) still holds, so the claim holds in part
+    assert v("k_sweep", rows(k1=100.0, k4=101.0)).startswith("holds only in part (K>=2 within 0.0%")
+    assert "K=1 no worse than K=4, against the claim" in v("k_sweep", rows(k1=100.0, k4=101.0))
+    assert v("k_sweep", rows(k1=100.0, k4=101.0, k10=110.0)).startswith("does not hold (K>=2 within 8.9%")
+    # K = 1 worse as claimed, but the ends of the K range above 3% of the best: in part, naming
+    # which K are flat and how far the others lie (the measured PTB rows, 2026-12-07)
+    measured = v("k_sweep", rows(k1=125.11, k2=96.06, k4=94.13, k10=93.41, k30=92.12, k300=95.03))
+    assert measured == ("holds only in part (K>=2 within 4.3%; K=1 125.11, K=2 96.06, K=4 94.13, "
+                        "K=10 93.41, K=30 92.12, K=300 95.03; K=1 worse than every K>=2, as claimed; "
+                        "within 3% of the best K>=2 (K=30): K=4, 10, 30; above it: K=2 +4.3%, K=300 +3.2%)")
     six = v("k_sweep", rows(k1=110.0, k2=101.0, k4=100.0, k10=100.5, k30=100.2, k300=102.0))
     assert six.startswith("holds (K>=2 within 2.0%") and "not run yet" not in six
 
