@@ -190,9 +190,9 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         rest = {k: v for k, v in vals.items() if k > 1}
         if len(vals) < 2 or not rest:
             return "not run yet" + (f" (only K={next(iter(vals))} in)" if vals else "")
-        best = min(rest, key=rest.get)
-        flat = (max(rest.values()) / rest[best] - 1) * 100
-        halves = [flat <= 3] + ([vals[1] > max(rest.values())] if 1 in vals else [])
+        best, worst = min(rest, key=rest.get), max(rest.values())
+        flat = (worst / rest[best] - 1) * 100
+        halves = [flat <= 3] + ([vals[1] > worst] if 1 in vals else [])
         missing = 6 - len(vals)
         head = ("does not hold" if not any(halves) else "holds only in part" if not all(halves)
                 else "holds so far" if missing else "holds")
@@ -201,9 +201,11 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         if not all(halves):
             near = [k for k, v in rest.items() if v <= rest[best] * 1.03]
             far = ", ".join(f"K={k} {100 * (v / rest[best] - 1):+.1f}%" for k, v in rest.items() if k not in near)
-            level = [str(k) for k, v in rest.items() if 1 in vals and v >= vals[1]]
-            one = ("" if 1 not in vals else "; K=1 worse than every K>=2, as claimed" if halves[-1]
-                   else f"; K=1 no worse than K={', '.join(level)}, against the claim")
+            one = ""
+            if 1 in vals:
+                level = ", ".join(str(k) for k, v in rest.items() if v >= vals[1])
+                one = ("; K=1 worse than every K>=2, as claimed" if halves[-1]
+                       else f"; K=1 no worse than K={level}, against the claim")
             detail = (one + f"; within 3% of the best K>=2 (K={best}): K={', '.join(map(str, near))}"
                       + (f"; above it: {far}" if far else ""))
         return (head + f" (K>=2 within {flat:.1f}%; {text}{detail})"
