@@ -237,6 +237,26 @@ vocab_size() {
     echo $(( $(wc -l < "$dict") + 4 ))
 }
 
+# side_by_side "STEP A" "STEP B": two independent steps (each a function and its words) at once,
+# each with half of this run's threads (OMP_NUM_THREADS), where it has two or more; one after the
+# other otherwise (and in a --dry-run). Both run to their end; a failed one (logged has shown its
+# log's tail) fails the recipe then. The recipe stopping stops both.
+kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null || true; }
+side_by_side() {
+    local threads="${OMP_NUM_THREADS:-1}"
+    if [ "$DRY_RUN" = 1 ] || [ "$threads" -lt 2 ]; then
+        $1; $2; return 0
+    fi
+    local half=$(( threads / 2 )) a b failed=0
+    ( export OMP_NUM_THREADS="$half"; $1 ) & a=$!
+    ( export OMP_NUM_THREADS="$(( threads - half ))"; $2 ) & b=$!
+    trap "kill_tree $a; kill_tree $b" EXIT
+    wait "$a" || failed=1
+    wait "$b" || failed=1
+    trap - EXIT
+    [ "$failed" = 0 ] || exit 1
+}
+
 # record ROW METRIC VALUE: add a line to the results table
 record() { printf "%s\t%s\t%s\n" "$1" "$2" "$3" >> "$WORK/results.tsv"; }
 

@@ -53,7 +53,8 @@ STREAM_A="ptb_slim:in300-std ptb_slim:io300-1of8 ptb_slim:io300-1of32 ptb_slim:i
 # Multi30k rows (~3.5 h each on one thread: they finish where the work folder survives between
 # sessions, or alone on two threads) before the AWD-LSTM ones (1.1-2 h each at their 16-epoch cap)
 # mt_rerank:rerank-slim stands for the whole reranking run (MT model, two LMs, 50-best lists, tuning),
-# which keeps all its rows; it reuses wmt14_en_de:base's model when that row's folder is still here
+# which keeps all its rows; it reuses wmt14_en_de:base's model (MT_ROW=ROW: that row's) when the
+# row is kept and its folder is still here
 STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base ptb_awd_define:awd-define-long mt_rerank:rerank-slim wmt14_en_de:base-define-long
           wmt14_en_de:base-define-authors-nodrop wmt14_en_de:base-define
           wmt14_en_de:base-define-authors wmt14_en_de:base-define-authors-untied wmt14_en_de:base-out-n wmt14_en_de:base-untied
@@ -88,8 +89,9 @@ run_stream() {
         rows=(--rows "$row"); env=(); whole=0
         if [ "$recipe" = mt_rerank ]; then   # one run makes (and keeps) all its rows
             rows=(); whole=1
-            mt="$WORK/wmt14_en_de/base"
-            [ -f "$mt/ckpt/base/checkpoint_best.pt" ] && [ -f examples/wmt14_en_de/results/base.tsv ] && env=(MT_WORK="$mt")
+            mt_row="${MT_ROW:-base}"; mt="$WORK/wmt14_en_de/$mt_row"
+            [ -f "$mt/ckpt/$mt_row/checkpoint_best.pt" ] && [ -f "examples/wmt14_en_de/results/$mt_row.tsv" ] \
+                && env=(MT_WORK="$mt" MT_ROW="$mt_row")
         fi
         if env "${env[@]}" bash "$SNAPSHOT/examples/$recipe/run.sh" --reduced "${DATA[@]}" "${rows[@]}" --work "$WORK/$recipe/$row"; then
             kept_rows="$row"

@@ -22,10 +22,16 @@ if ! grep -qP "^\Q$row\E\tstopped\t" "$dest/$row.tsv" && [ -f "$work/logs/train.
     stopped="$(python3 "$(dirname "$0")/../scripts/stop_reason.py" "$work/logs/train.$row.log")"
     [ -z "$stopped" ] || printf "%s\tstopped\t%s\n" "$row" "$stopped" >> "$dest/$row.tsv"
 fi
+# the reranking run's rows: the n-best commands (which translation model) and the tuning lines
+extra=()
+case "$row" in
+    rerank-*) extra=("$work/logs/tune.${row#rerank-}.log") ;;
+    mt-1best|oracle-dev) extra=("$work/logs/nbest.valid.log" "$work/logs/nbest.test.log" "$work/logs/tune.none.log") ;;
+esac
 {
     echo "# $recipe row $row, work folder $work, saved $(date -u '+%Y-%m-%d %H:%M UTC') on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     for log in "$work/logs/compress.$row.log" "$work/logs/eval0.$row.log" "$work/logs/train.$row.log" \
-               "$work/logs/eval.$row.log" "$work/logs/generate.$row.log"; do
+               "$work/logs/eval.$row.log" "$work/logs/generate.$row.log" "${extra[@]}"; do
         [ -f "$log" ] || continue
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000
@@ -33,8 +39,8 @@ fi
         # (scripts/train_seconds.py times a resumed row from them), then the last of the rest
         grep -E "valid on 'valid' subset" "$log" | cut -c1-400 || true
         grep -F "| fairseq_cli.train | {" "$log" | cut -c1-120 || true
-        grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters" "$log" \
-            | grep -vE "valid on 'valid' subset|\| fairseq_cli\.train \| \{" | tail -n 30 | cut -c1-400 || true
+        grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters|^\[rerank\]" "$log" \
+            | grep -vE "valid on 'valid' subset|\| fairseq_cli\.train \| \{|:\{'_name'" | tail -n 30 | cut -c1-400 || true
     done
 } > "$dest/$row.log"
 echo "saved $dest/$row.tsv and $dest/$row.log"

@@ -104,6 +104,32 @@ def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path, lo
         "r1\tepochs\t7\nr1\tstopped\tpatience\nr1\tppl\t90.00\n"
 
 
+def test_save_row_keeps_the_reranking_rows_translation_model_and_tuning_lines(tmp_path):
+    """The reranking rows train nothing: their kept log holds the n-best commands (which
+    translation model decoded) and the tuner's lines, without fairseq's config dump."""
+    script = copy_save_row(tmp_path / "repo")
+    work = tmp_path / "work"
+    (work / "logs").mkdir(parents=True)
+    (work / "results.tsv").write_text("mt-1best\tBLEU\t38.10\nrerank-slim\tBLEU\t38.90\n")
+    for split in ("valid", "test"):
+        (work / "logs" / f"nbest.{split}.log").write_text(
+            f"+ fairseq-generate bin --path mt/ckpt/base-untied/checkpoint_best.pt --gen-subset {split} --beam 50\n"
+            "INFO:fairseq_cli.generate:{'_name': None, 'scoring': 'bleu'}\nH-0\t-0.5\tein Hund\n"
+            f"Generate {split} with beam=50: BLEU4 = 30.00\n")
+    for lm in ("none", "slim"):
+        (work / "logs" / f"tune.{lm}.log").write_text(
+            f"+ python3 scripts/rerank.py tune --lm-name {lm}\n[rerank] test BLEU: 1-best 38.10 -> reranked 38.90\n")
+    for row in ("mt-1best", "rerank-slim"):
+        assert subprocess.run(["bash", str(script), "mt_rerank", row, str(work)], capture_output=True).returncode == 0
+    results = tmp_path / "repo" / "examples" / "mt_rerank" / "results"
+    mt = (results / "mt-1best.log").read_text()
+    assert mt.count("--path mt/ckpt/base-untied/checkpoint_best.pt") == 2 and "Generate test with beam=50" in mt
+    assert "_name" not in mt and "H-0" not in mt and "## tune.none.log" in mt
+    slim = (results / "rerank-slim.log").read_text()
+    assert "+ python3 scripts/rerank.py tune --lm-name slim" in slim and "-> reranked 38.90" in slim
+    assert "tune.none" not in slim and (results / "rerank-slim.tsv").read_text() == "rerank-slim\tBLEU\t38.90\n"
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["demo_recipe", "r2", "{work}"], 1, "save_row.sh: {work}/results.tsv has no line of row r2 (did the row finish? check --work)"),
     (["demo_recipe", "r1", "{work}", "--comit"], 2, "usage: bash examples/save_row.sh RECIPE ROW WORK [--commit]"),

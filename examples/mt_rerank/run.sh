@@ -4,37 +4,34 @@
 #   bash examples/mt_rerank/run.sh --reduced # reduced scale: Multi30k MT + German LMs, flickr 2016 test
 #   MT_WORK=DIR bash examples/mt_rerank/run.sh --reduced
 #                   # reuse the translation model of an earlier examples/wmt14_en_de run (its --work)
+#   MT_ROW=ROW ...  # which row of examples/wmt14_en_de is the translation model (default: base)
 #   bash examples/mt_rerank/run.sh           # paper scale (GPUs; not run here)
+# With OMP_NUM_THREADS=T >= 2 the translation model trains on all T threads, then the two LMs,
+# the two n-best lists and their scoring run two at a time on T/2 threads each.
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 
-# ---- 1. the translation model and its data: examples/wmt14_en_de, row "base" ---------------------
+# ---- 1. the translation model and its data: examples/wmt14_en_de, row $MT_ROW ------------------
 MT="${MT_WORK:-$WORK/mt}"
+MT_ROW="${MT_ROW:-base}"
+MT_BIN="$MT/data-bin"
+MT_CKPT="$MT/ckpt/$MT_ROW/checkpoint_best.pt"
 MT_MODE=(); [ "$MODE" = paper-scale ] || MT_MODE=(--"$MODE")
 [ "$DRY_RUN" = 1 ] && MT_MODE+=(--dry-run)
 if [ -n "${MT_WORK:-}" ]; then
-    [ "$DRY_RUN" = 1 ] || [ -f "$MT/ckpt/base/checkpoint_best.pt" ] || {
-        echo "MT_WORK=$MT: no ckpt/base/checkpoint_best.pt there (run examples/wmt14_en_de/run.sh --work $MT first)" >&2; exit 2; }
-    echo "[$RECIPE] reusing the translation model in $MT"
-elif [ "$DRY_RUN" = 1 ]; then
-    logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MT_MODE[@]}" --data "$DATA" --work "$MT" --rows base
+    [ "$DRY_RUN" = 1 ] || [ -f "$MT_CKPT" ] || {
+        echo "MT_WORK=$MT MT_ROW=$MT_ROW: no ckpt/$MT_ROW/checkpoint_best.pt there" \
+             "(run examples/wmt14_en_de/run.sh --rows $MT_ROW --work $MT first)" >&2; exit 2; }
+    echo "[$RECIPE] reusing the translation model $MT_CKPT"
 else
-    # the translation model trains in the background (one thread) while the LMs below train on
-    # the other core: they need only its BPE text and dictionary, complete once it writes
-    # data-ready; the n-best lists (step 3) wait for it
-    rm -f "$MT/data-ready"
-    logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MT_MODE[@]}" --data "$DATA" --work "$MT" --rows base &
-    MT_PID=$!
-    kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null || true; }
-    trap 'kill_tree "$MT_PID"' EXIT   # this script stopping (a failed LM, Ctrl-C) stops the MT run too
-    while [ ! -f "$MT/data-ready" ]; do
-        kill -0 "$MT_PID" 2>/dev/null || { wait "$MT_PID" || true; echo "[$RECIPE] FAILED: the translation model's data (log: $WORK/logs/mt.log)" >&2; exit 1; }
-        sleep 5
-    done
+    # first, on every thread of this run: a translation model trained beside the LMs on one
+    # thread would leave a core idle once they end (and overcommit a run given one thread)
+    logged mt.log bash "$REPO/examples/wmt14_en_de/run.sh" "${MT_MODE[@]}" --data "$DATA" --work "$MT" --rows "$MT_ROW"
+    [ "$DRY_RUN" = 1 ] || [ -f "$MT_CKPT" ] || {
+        echo "MT_ROW=$MT_ROW: examples/wmt14_en_de/run.sh trained no such row (no $MT_CKPT);" \
+             "give a row of its README" >&2; exit 2; }
 fi
-MT_BIN="$MT/data-bin"
-MT_CKPT="$MT/ckpt/base/checkpoint_best.pt"
 
 # ---- 2. target-side (German) LMs in the MT model's BPE and dictionary ----------------------------
 LM_BIN="$WORK/lm-bin"
@@ -68,30 +65,33 @@ M_OUT=$(( V * K / 8 / K * K ))   # slim input and output at 1/8 of a V x H table
 LM=(--task language_modeling --arch compact_lstm_lm --decoder-hidden-size "$H" --decoder-layers 2 --dropout 0.2
     --sample-break-mode none --no-epoch-checkpoints --log-format simple --seed 1 "${LM_TRAIN[@]}")
 LM_EVAL=(--tokens-per-sample 64 --context-window 32 --max-tokens 4096 --gen-subset test)
-train lm-normal "$LM_BIN" "${LM[@]}" --input-embedding standard --output-layer softmax
-eval_lm lm-normal "$LM_BIN" "${LM_EVAL[@]}"
-train lm-slim "$LM_BIN" "${LM[@]}" --input-embedding slim --slim-subvectors "$K" --slim-pool "$M_OUT" \
-    --output-layer slim --output-slim-subvectors "$K" --output-slim-pool "$M_OUT"
-eval_lm lm-slim "$LM_BIN" "${LM_EVAL[@]}"
-
-if [ -n "${MT_PID:-}" ] && ! wait "$MT_PID"; then
-    echo "[$RECIPE] FAILED: the translation model (log: $WORK/logs/mt.log)" >&2; exit 1
-fi
+lm_normal() {
+    train lm-normal "$LM_BIN" "${LM[@]}" --input-embedding standard --output-layer softmax
+    eval_lm lm-normal "$LM_BIN" "${LM_EVAL[@]}"
+}
+lm_slim() {
+    train lm-slim "$LM_BIN" "${LM[@]}" --input-embedding slim --slim-subvectors "$K" --slim-pool "$M_OUT" \
+        --output-layer slim --output-slim-subvectors "$K" --output-slim-pool "$M_OUT"
+    eval_lm lm-slim "$LM_BIN" "${LM_EVAL[@]}"
+}
+side_by_side lm_normal lm_slim
 
 # ---- 3. n-best lists of dev (valid) and test, in BPE pieces (no --post-process); every sentence
 #      (--required-batch-size-multiple 1, see generate() in ../common.sh) -----------------------------
-for split in valid test; do
-    logged "nbest.$split.log" fs fairseq-generate "$MT_BIN" --user-dir "$USER_DIR" --path "$MT_CKPT" \
-        --gen-subset "$split" --required-batch-size-multiple 1 "${GEN[@]}"
-    [ "$DRY_RUN" = 1 ] || cp "$WORK/logs/nbest.$split.log" "$WORK/$split.nbest"
-done
+nbest() {
+    logged "nbest.$1.log" fs fairseq-generate "$MT_BIN" --user-dir "$USER_DIR" --path "$MT_CKPT" \
+        --gen-subset "$1" --required-batch-size-multiple 1 "${GEN[@]}"
+    [ "$DRY_RUN" = 1 ] || cp "$WORK/logs/nbest.$1.log" "$WORK/$1.nbest"
+}
+side_by_side "nbest valid" "nbest test"
 
 # ---- 4. LM features, weights tuned on dev, BLEU on test --------------------------------------------
-for split in valid test; do
-    logged "score.$split.log" "$PYTHON" "$REPO/scripts/rerank.py" score --nbest "$WORK/$split.nbest" \
+score() {
+    logged "score.$1.log" "$PYTHON" "$REPO/scripts/rerank.py" score --nbest "$WORK/$1.nbest" \
         --lm "normal=$WORK/ckpt/lm-normal/checkpoint_best.pt" --lm "slim=$WORK/ckpt/lm-slim/checkpoint_best.pt" \
-        --lm-data "$LM_BIN" --out "$WORK/$split.feats.jsonl"
-done
+        --lm-data "$LM_BIN" --out "$WORK/$1.feats.jsonl"
+}
+side_by_side "score valid" "score test"
 for lm in none normal slim; do
     logged "tune.$lm.log" "$PYTHON" "$REPO/scripts/rerank.py" tune --lm-name "$lm" "${GRID[@]}" \
         --dev "$WORK/valid.feats.jsonl" --dev-ref "$MT/text/raw/valid.de" \
