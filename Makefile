@@ -16,10 +16,11 @@ install:
 	bash scripts/install.sh
 
 # the suite runs in TEST_WORKERS pytest-xdist processes (default 2: most tests drive one-thread
-# fairseq CLIs, so two workers keep two cores busy); TEST_WORKERS=0 runs it in this process
+# fairseq CLIs, so two workers keep two cores busy); TEST_WORKERS=0 runs it in this process.
+# It ends with its 15 slowest tests (the suite should stay under ~15 min on 2 cores).
 TEST_WORKERS ?= 2
 test: install
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
 
 demo: install
 	$(PYTHON) scripts/demo.py $(if $(CORPUS),--corpus "$(CORPUS)")

@@ -62,7 +62,7 @@ def test_makefile_uses_the_selection_unless_python_is_given():
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_WORKERS", "MAKEFLAGS", "MAKELEVEL")}
     out = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython"], cwd=REPO, capture_output=True, text=True,
                          env=env)
-    assert "/opt/mypython -m pytest -q -n 2 tests" in out.stdout  # two test workers by default
+    assert "/opt/mypython -m pytest -q -n 2 --durations=15 tests" in out.stdout  # two test workers by default
     serial = subprocess.run(["make", "-n", "test", "PYTHON=/opt/mypython", "TEST_WORKERS=0"], cwd=REPO,
                             capture_output=True, text=True)
-    assert "/opt/mypython -m pytest -q -n 0 tests" in serial.stdout
+    assert "/opt/mypython -m pytest -q -n 0 --durations=15 tests" in serial.stdout
