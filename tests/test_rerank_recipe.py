@@ -23,7 +23,7 @@ def left_running(marker: Path):
 
 
 def run_steps(tmp_path, threads: int, fail_b: bool = False):
-    """side_by_side on two steps: A waits (at most 20 s) for a file that B writes, so A can end
+    """side_by_side on two steps: A waits (at most 5 s) for a file that B writes, so A can end
     well only when both run at once; each writes the OMP_NUM_THREADS it was given."""
     script = f"""
 set -euo pipefail
@@ -32,7 +32,7 @@ DRY_RUN=0
 step() {{
     echo "$OMP_NUM_THREADS" > "{tmp_path}/threads.$1"
     if [ "$1" = a ]; then
-        for i in $(seq 200); do [ -f "{tmp_path}/b-ran" ] && break; sleep 0.1; done
+        for i in $(seq 50); do [ -f "{tmp_path}/b-ran" ] && break; sleep 0.1; done
         [ -f "{tmp_path}/b-ran" ] && touch "{tmp_path}/a-saw-b"
     else
         touch "{tmp_path}/b-ran"; {"exit 3" if fail_b else "true"}
