@@ -7,9 +7,6 @@
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 parse_args "$@"
-# $WORK/data-ready: written once the text and data-bin below are complete (examples/mt_rerank
-# trains its LMs on them while this recipe trains the translation model)
-rm -f "$WORK/data-ready"
 
 if [ "$SMOKE" = 1 ]; then
     logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" --data "$DATA" \
@@ -24,7 +21,6 @@ fi
 BIN="$WORK/data-bin"
 preprocess preprocess.log "$BIN" --source-lang en --target-lang de --joined-dictionary \
     --trainpref "$WORK/text/bpe/train" --validpref "$WORK/text/bpe/valid" --testpref "$WORK/text/bpe/test" --workers 2
-[ "$DRY_RUN" = 1 ] || touch "$WORK/data-ready"
 
 if [ "$SMOKE" = 1 ]; then
     DIMS=(--encoder-layers 1 --decoder-layers 1 --encoder-embed-dim 32 --decoder-embed-dim 32
