@@ -3,23 +3,20 @@ translation model trains first on every thread, then the two LMs, the two n-best
 scoring run two at a time (examples/common.sh side_by_side); MT_ROW names the wmt14_en_de row."""
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import DATA, REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+from campaign_status import command_lines  # noqa: E402
 
 EXAMPLES = REPO / "examples"
 
 
 def left_running(marker: Path):
-    """Processes whose command line names `marker` (read from /proc, no pgrep needed)."""
-    left = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(marker).encode() in cmdline.read_bytes():
-                left.append(cmdline.parent.name)
-        except OSError:  # the process ended meanwhile
-            pass
-    return left
+    """Command lines of processes that name `marker` (campaign_status reads them from /proc)."""
+    return [line for line in command_lines() if str(marker) in line]
 
 
 def run_steps(tmp_path, threads: int, fail_b: bool = False):
