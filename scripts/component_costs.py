@@ -47,6 +47,8 @@ COMPONENTS: Dict[str, Pairs] = {
          "awd-define-long", "awd-long")],
     "define_mt": _define_pairs("base", "base-out-n", "base-untied", "base-define", "base-define-authors",
                                "base-define-authors-untied", "base-define-authors-nodrop") + [
+        ("a unit per side sharing only the map table (the authors' translation model), the default unit",
+         "base-define-share-map", "base-define-authors-nodrop"),
         ("past the 60-epoch cap until --patience stops it (the default DeFINE unit)", "base-define-long",
          "base-define-authors-nodrop"),
         ("the paper's design, the default unit past the 60-epoch cap, against the standard model",

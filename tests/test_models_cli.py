@@ -62,6 +62,8 @@ MT_CASES = {
     "define-enc-dec-label-smoothing": DEFINE_SMALL + ["--criterion", "label_smoothed_cross_entropy",
                                                       "--label-smoothing", 0.1],
     "slim-io-nce": SLIM_IO + NCE,
+    # the authors' translation model: one shared map table, an expand / reduce unit per side
+    "define-share-map-tied": ["--share-all-embeddings", *DEFINE_SMALL, "--define-share", "map"],
     "adaptive-shared-tied": ["--share-all-embeddings", "--input-embedding", "adaptive", "--output-layer", "adaptive",
                              "--tie-input-output", "--adaptive-cutoffs", "200,800", "--criterion", "compact_adaptive_loss"],
 }

@@ -79,6 +79,13 @@ if want base-define-authors-nodrop; then  # the authors' unit without its dropou
     train base-define-authors-nodrop "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output
     generate base-define-authors-nodrop "$BIN" "${SCORE[@]}"
 fi
+# the authors' translation model shares only the map table between encoder and decoder, each side
+# with its own expand / reduce unit (the rows above share the whole unit)
+if want base-define-share-map; then
+    train base-define-share-map "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output \
+        --define-share map
+    generate base-define-share-map "$BIN" "${SCORE[@]}"
+fi
 # base-define-authors-nodrop hit the 60-epoch cap one epoch after its best validation, where base
 # stopped by --patience at epoch 41: the same row with the cap at 150 (reduced scale only), so that
 # --patience ends it too

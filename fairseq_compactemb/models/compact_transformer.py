@@ -9,6 +9,11 @@ one input embedding shared by encoder and decoder (needs a joined dictionary,
 only the input embeddings, e.g. for an output layer that cannot be tied to the input (a slim
 output with a DeFINE input). Checkpoints written before the tie was implied saved
 ``tie_input_output=False`` and load untied, as they were trained.
+
+A shared DeFINE input is one whole unit by default (``--define-share unit``); the authors'
+translation model shares only its ``V x n`` map table and gives encoder and decoder an expand
+and reduce unit each (``--define-share map``, :meth:`DeFINEEmbedding.twin_sharing_map`; the
+decoder output stays tied to the shared map table).
 """
 import logging
 
@@ -17,6 +22,7 @@ from fairseq.models.transformer import TransformerEncoder, TransformerModel
 from fairseq.models.transformer.transformer_legacy import base_architecture, transformer_vaswani_wmt_en_de_big
 
 from ..modules import CompactConfigError
+from ..modules.options import get_option
 from .compact_embedding_config import add_embedding_args, apply_preset, fill_embedding_defaults
 from .compact_embeddings import tied_output_dim
 from .compact_embeddings import build_decoder_embeddings, build_encoder_embedding, match_model_scale
@@ -24,6 +30,7 @@ from .compact_transformer_decoder import CompactTransformerDecoder, refuse_fairs
 from .config_checks import check_dropouts, check_heads
 
 DEFAULT_MAX_POSITIONS = 1024
+DEFINE_SHARE = ("unit", "map")  # --define-share: what --share-all-embeddings shares of a DeFINE input
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +40,11 @@ class CompactTransformerModel(TransformerModel):
     def add_args(cls, parser):
         super().add_args(parser)
         add_embedding_args(parser)
+        parser.add_argument(
+            "--define-share", choices=DEFINE_SHARE, default=None,
+            help="with --share-all-embeddings and --input-embedding define: what encoder and decoder share: "
+                 "'unit' (the whole DeFINE embedding; the default) or 'map' (only its V x n map table, each "
+                 "side with its own expand and reduce layers, as the authors' translation model)")
 
     @classmethod
     def build_model(cls, args, task):
@@ -61,6 +73,10 @@ class CompactTransformerModel(TransformerModel):
                     f"--encoder-embed-dim {args.encoder_embed_dim} != decoder input dim {args.decoder_input_dim}",
                     "set --decoder-embed-dim (and --decoder-input-dim) equal to --encoder-embed-dim")
             decoder_embed = encoder_embed
+        if define_share(args) == "map":
+            decoder_embed = encoder_embed.twin_sharing_map()
+            logger.info("--define-share map: encoder and decoder share the DeFINE map table, each side has "
+                        "its own expand and reduce layers")
         try:
             embed, output = build_decoder_embeddings(args, tgt_dict, args.decoder_input_dim,
                                                      args.decoder_output_dim, input_embedding=decoder_embed,
@@ -79,6 +95,24 @@ class CompactTransformerModel(TransformerModel):
         match_model_scale(encoder_embed, encoder.embed_scale)
         decoder = CompactTransformerDecoder(args, tgt_dict, embed, output, no_encoder_attn=False)
         return cls(args, encoder, decoder)
+
+
+def define_share(args) -> str:
+    """``--define-share`` (``unit`` when unset: checkpoints from before the flag shared the whole
+    unit), refused where it has nothing to choose."""
+    share = getattr(args, "define_share", None) or "unit"
+    if share == "unit":
+        return share
+    if share not in DEFINE_SHARE:  # a config built without argparse's choices check
+        raise CompactConfigError("--define-share", f"unknown choice {share!r}", f"choose one of {', '.join(DEFINE_SHARE)}")
+    if not getattr(args, "share_all_embeddings", False):
+        raise CompactConfigError("--define-share", f"'{share}' says what --share-all-embeddings shares, which is "
+                                 "not set (encoder and decoder then have embeddings of their own)",
+                                 "add --share-all-embeddings, or drop --define-share")
+    if get_option(args, "input_embedding") != "define":
+        raise CompactConfigError("--define-share", f"'{share}' shares a DeFINE map table, but --input-embedding is "
+                                 f"{get_option(args, 'input_embedding')}", "use --input-embedding define, or drop --define-share")
+    return share
 
 
 def imply_tie_from_share_all(args) -> None:

@@ -303,6 +303,16 @@ class DeFINEEmbedding(CompactInputEmbedding):
             map_dropout=get_option(cfg, "define_map_dropout"),
         )
 
+    def twin_sharing_map(self) -> "DeFINEEmbedding":
+        """A second unit of this one's configuration whose ``V x n`` map table *is* this one's
+        (the same module and parameter), with expand and reduce layers of its own, freshly
+        initialised. The authors' translation model shares DeFINE this way between encoder and
+        decoder (only the map table; each side has its own unit). Dropout and output scale are
+        the twin's own (a model calls :meth:`match_model_scale` on each side)."""
+        twin = DeFINEEmbedding(self.num_embeddings, self.embedding_dim, self.padding_idx, **self.options)
+        twin.map_layer = self.map_layer
+        return twin
+
     def extra_repr(self) -> str:
         return f"V={self.num_embeddings}, d={self.embedding_dim}, padding_idx={self.padding_idx}"
 
