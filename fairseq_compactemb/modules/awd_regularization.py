@@ -14,7 +14,9 @@ from torch.func import functional_call
 
 
 class LockedDropout(nn.Module):
-    """``[B, T, D] -> [B, T, D]`` dropout with one ``[B, 1, D]`` mask for all time steps."""
+    """``[B, T, D] -> [B, T, D]`` dropout with one ``[B, 1, D]`` mask for all time steps (more
+    leading dimensions ``[*, T, D]`` get one mask per ``T`` positions). A ``[M, D]`` input has no
+    time axis: one mask per row, i.e. ordinary dropout."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -23,7 +25,9 @@ class LockedDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - self.p) / (1 - self.p)
+        if x.dim() < 3:
+            return F.dropout(x, self.p, training=True)
+        mask = x.new_empty(*x.shape[:-2], 1, x.shape[-1]).bernoulli_(1 - self.p) / (1 - self.p)
         return x * mask
 
 

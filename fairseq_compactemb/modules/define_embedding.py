@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .awd_regularization import LockedDropout
 from .compact_input import CompactInputEmbedding
 from .define_layout import REDUCE_STEPS, describe, matching_options, module_shapes, saved_shapes
 from .errors import CompactConfigError
@@ -60,6 +61,7 @@ def _prelu_free(x):  # the authors' output block has no per-group PReLU: a fixed
 
 
 _ACTIVATION_FNS = {"gelu": F.gelu, "relu": F.relu, "prelu": _prelu_free}
+MAP_DROPOUT_MASKS = ("token", "sequence")  # --define-map-dropout-mask
 
 
 @register_input_embedding("define")
@@ -75,8 +77,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
             -> dropout), ``norm`` (linear + LayerNorm with gain ``d ** -0.5`` at start) or ``linear``.
         widths, level_norm, init: the level plan (:mod:`.define_plan`), LayerNorm affine and init
             of every level (:class:`.GroupTransformLayer`).  dropout, map_dropout: after every
-            level (and the authors' reduce), on the map output.  Defaults: the authors' reduce on our
-            levels (see the module docstring).
+            level (and the authors' reduce), on the map output.  map_dropout_mask: ``token`` (a
+            mask per token) or ``sequence`` (one per sequence, the same at every position, as the
+            authors' code).  Defaults: the authors' unit without dropout (module docstring).
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
     N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
@@ -110,7 +113,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
                  transform: str = "define", activation: str = "gelu", reduce: str = "authors",
                  widths: str = "authors", level_norm: str = "shared", init: str = "xavier",
-                 dropout: float = 0.0, map_dropout: float = 0.0):
+                 dropout: float = 0.0, map_dropout: float = 0.0, map_dropout_mask: str = "token"):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
@@ -121,11 +124,15 @@ class DeFINEEmbedding(CompactInputEmbedding):
         for flag, p in (("--define-dropout", dropout), ("--define-map-dropout", map_dropout)):
             if not 0.0 <= p < 1.0:
                 raise CompactConfigError(flag, f"{p} is not a dropout probability in [0, 1)", f"use e.g. {flag} 0.1")
+        if map_dropout_mask not in MAP_DROPOUT_MASKS:
+            raise CompactConfigError("--define-map-dropout-mask", f"unknown choice {map_dropout_mask!r}",
+                                     f"choose one of {', '.join(MAP_DROPOUT_MASKS)}")
         plan = plan_levels(map_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim)  # validate first
         # every constructor argument but the sizes: a checkpoint of another layout rebuilds from them
         self.options = dict(map_dim=map_dim, expand_dim=expand_dim, levels=levels, max_groups=max_groups,
                             transform=transform, activation=activation, reduce=reduce, widths=widths,
-                            level_norm=level_norm, init=init, dropout=dropout, map_dropout=map_dropout)
+                            level_norm=level_norm, init=init, dropout=dropout, map_dropout=map_dropout,
+                            map_dropout_mask=map_dropout_mask)
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
         nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
         if padding_idx is not None:
@@ -135,7 +142,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
         self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups, transform, activation,
                                                  widths, embedding_dim, level_norm, init, dropout)
         self.reduce_kind, self.activation = reduce, activation
-        self.map_dropout = nn.Dropout(map_dropout) if map_dropout > 0 else None
+        # "sequence": the authors' RecurrentDropout, one mask over the n features per sequence
+        drop = LockedDropout if map_dropout_mask == "sequence" else nn.Dropout
+        self.map_dropout = drop(map_dropout) if map_dropout > 0 else None
         self.any_dropout = dropout > 0 or map_dropout > 0
         expanded = plan[-1].out_dim + (map_dim if reduce == "authors" else 0)
         self.reduce = nn.Linear(expanded, embedding_dim)
@@ -165,7 +174,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     # -- computation --------------------------------------------------------------------------
     def vectors(self, ids: torch.Tensor) -> torch.Tensor:
-        """``[M]`` ids -> ``[M, d]`` through map, expand and reduce (no cache, no padding mask)."""
+        """``[*]`` ids -> ``[*, d]`` through map, expand and reduce (no cache, no padding mask). The
+        ``sequence`` map dropout takes the last id axis for time (``[B, T]``, as fairseq's models)."""
         e = self.map_layer(ids) * self.map_scale
         if self.map_dropout is not None:
             e = self.map_dropout(e)
@@ -234,8 +244,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
             warnings.warn("DeFINE: the parameters changed since cache_table(); the cached table "
                           "is dropped (call cache_table() again to re-enable the lookup)")
             self.clear_cache()
-        if self.training and self.any_dropout:  # a dropout mask per position, not per word type
-            return self.vectors(tokens.reshape(-1)).reshape(*tokens.shape, self.embedding_dim)
+        if self.training and self.any_dropout:  # dropout masks per position or sequence, not per word type
+            return self.vectors(tokens)
         ids, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
         return self.vectors(ids)[inverse].reshape(*tokens.shape, self.embedding_dim)
 
@@ -249,12 +259,17 @@ class DeFINEEmbedding(CompactInputEmbedding):
     @torch.no_grad()
     def compute_table(self, chunk_size: int = 8192) -> torch.Tensor:
         """All ``V x d`` output vectors, ``chunk_size`` ids at a time, without autograd (padding
-        row zero). Touches no state; valid in either mode (no layer here depends on the mode)."""
+        row zero), as in eval mode (no dropout) whatever the module's mode."""
         device = self.map_layer.weight.device
-        table = torch.cat([
-            self.vectors(torch.arange(s, min(s + chunk_size, self.num_embeddings), device=device))
-            for s in range(0, self.num_embeddings, chunk_size)
-        ])
+        training = self.training
+        nn.Module.train(self, False)  # not self.train(): that would drop the cache
+        try:
+            table = torch.cat([
+                self.vectors(torch.arange(s, min(s + chunk_size, self.num_embeddings), device=device))
+                for s in range(0, self.num_embeddings, chunk_size)
+            ])
+        finally:
+            nn.Module.train(self, training)
         if self.padding_idx is not None:
             table[self.padding_idx] = 0
         return table
@@ -301,6 +316,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
             init=get_option(cfg, "define_init"),
             dropout=get_option(cfg, "define_dropout"),
             map_dropout=get_option(cfg, "define_map_dropout"),
+            map_dropout_mask=get_option(cfg, "define_map_dropout_mask"),
         )
 
     def twin_sharing_map(self) -> "DeFINEEmbedding":

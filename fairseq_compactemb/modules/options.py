@@ -86,6 +86,10 @@ class EmbeddingOptions:
                                        "as the authors; 0 turns it off"})
     define_map_dropout: float = field(
         default=0.0, metadata={"help": "define: dropout on the map-layer output, as the authors; 0 turns it off"})
+    define_map_dropout_mask: str = field(
+        default="token", metadata={"help": "define: the map-layer dropout's mask: 'token' (one per token) or "
+                                           "'sequence' (one over the n features per sequence, the same at every "
+                                           "position: the authors' RecurrentDropout)"})
     # slim embeddings (Li et al. 2018)
     slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "
