@@ -143,7 +143,11 @@ train() {
     local log="$WORK/logs/train.$row.log"
     grep -m1 -o "embedding params: .*" "$log" | sed "s/^/[$row] /" || true
     record "$row" params "$(sed -nE 's/.*num\. shared model params: ([0-9,]+).*/\1/p' "$log" | head -n1 | tr -d ,)"
-    record "$row" emb_params "$(sed -nE 's/.*embedding params: ([0-9,]+).*/\1/p' "$log" | head -n1 | tr -d ,)"
+    # a translation model with two input embeddings logs their distinct parameters together
+    local emb
+    emb="$(sed -nE 's/.*input embedding params, encoder and decoder together: ([0-9,]+).*/\1/p' "$log" | head -n1)"
+    [ -n "$emb" ] || emb="$(sed -nE 's/.*embedding params: ([0-9,]+).*/\1/p' "$log" | head -n1)"
+    record "$row" emb_params "$(echo "$emb" | tr -d ,)"
     record "$row" updates "$(grep -oE "num_updates[ =][0-9]+" "$log" | tail -n1 | grep -oE "[0-9]+$")"
     local epochs best wall
     epochs="$(sed -nE 's/.*\| epoch ([0-9]+) \| valid on .*/\1/p' "$log" | tail -n1 | sed 's/^0*//')"

@@ -51,14 +51,20 @@ def test_twin_shares_the_map_table_and_nothing_else():
     torch.testing.assert_close(emb.map_layer.weight.grad, alone + twin_alone)
 
 
-def test_map_sharing_model_ties_the_output_to_the_shared_table_and_counts_one_more_unit():
-    unit, mapped = model(), model("--define-share", "map")
+def test_map_sharing_model_ties_the_output_to_the_shared_table_and_counts_one_more_unit(caplog):
+    unit = model()
+    with caplog.at_level("INFO"):
+        mapped = model("--define-share", "map")
     assert unit.decoder.embed_tokens is unit.encoder.embed_tokens  # the default: one unit
     enc, dec = mapped.encoder.embed_tokens, mapped.decoder.embed_tokens
     assert enc is not dec and enc.map_layer is dec.map_layer
     assert mapped.decoder.compact_output.weight is enc.map_layer.weight  # tied to the n-dim map table
     unit_size = sum(p.numel() for name, p in enc.named_parameters() if not name.startswith("map_layer."))
     assert count_parameters(mapped) - count_parameters(unit) == unit_size > 0
+    # one line counts the two inputs' distinct parameters (what the recipes record as emb_params)
+    together = sum(p.numel() for p in {id(p): p for p in [*enc.parameters(), *dec.parameters()]}.values())
+    assert together == sum(p.numel() for p in enc.parameters()) + unit_size
+    assert f"input embedding params, encoder and decoder together: {together:,}" in caplog.text
     # each side undoes its own transformer's embedding scale (the authors' reduce block)
     assert enc.out_scale.item() * mapped.encoder.embed_scale == pytest.approx(1.0)
     assert dec.out_scale.item() * mapped.decoder.embed_scale == pytest.approx(1.0)

@@ -91,6 +91,9 @@ class CompactTransformerModel(TransformerModel):
         if getattr(args, "share_all_ties_output", False):
             logger.info("--share-all-embeddings: encoder and decoder input embeddings shared, decoder output "
                         "tied to them (as fairseq's transformer; --no-tie-input-output shares the inputs only)")
+        if embed is not encoder_embed:  # two input embeddings (own tables, or --define-share map)
+            both = {id(p): p for m in (encoder_embed, embed) for p in m.parameters()}
+            logger.info(f"input embedding params, encoder and decoder together: {sum(p.numel() for p in both.values()):,}")
         encoder = TransformerEncoder(args, src_dict, encoder_embed)
         match_model_scale(encoder_embed, encoder.embed_scale)
         decoder = CompactTransformerDecoder(args, tgt_dict, embed, output, no_encoder_attn=False)
