@@ -91,7 +91,7 @@ if want base-define-share-map; then
         --define-share map "${ABLATION[@]}"
     generate base-define-share-map "$BIN" "${SCORE[@]}"
 fi
-if want base-define-authors-nodrop-25; then  # the ablation's reference for the default unit: the row above at 25 epochs
+if want base-define-authors-nodrop-25; then  # the ablation's reference: base-define-authors-nodrop at 25 epochs
     train base-define-authors-nodrop-25 "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output \
         "${ABLATION[@]}"
     generate base-define-authors-nodrop-25 "$BIN" "${SCORE[@]}"
