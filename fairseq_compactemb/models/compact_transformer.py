@@ -20,6 +20,7 @@ import logging
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerEncoder, TransformerModel
 from fairseq.models.transformer.transformer_legacy import base_architecture, transformer_vaswani_wmt_en_de_big
+from torch import nn
 
 from ..modules import CompactConfigError
 from ..modules.options import get_option
@@ -92,8 +93,8 @@ class CompactTransformerModel(TransformerModel):
             logger.info("--share-all-embeddings: encoder and decoder input embeddings shared, decoder output "
                         "tied to them (as fairseq's transformer; --no-tie-input-output shares the inputs only)")
         if embed is not encoder_embed:  # two input embeddings (own tables, or --define-share map)
-            both = {id(p): p for m in (encoder_embed, embed) for p in m.parameters()}
-            logger.info(f"input embedding params, encoder and decoder together: {sum(p.numel() for p in both.values()):,}")
+            both = nn.ModuleList([encoder_embed, embed]).parameters()  # a shared map table counted once
+            logger.info(f"input embedding params, encoder and decoder together: {sum(p.numel() for p in both):,}")
         encoder = TransformerEncoder(args, src_dict, encoder_embed)
         match_model_scale(encoder_embed, encoder.embed_scale)
         decoder = CompactTransformerDecoder(args, tgt_dict, embed, output, no_encoder_attn=False)
