@@ -64,7 +64,7 @@ STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_
           ptb_awd_define:awd-define-authors ptb_awd_define:awd-out-n ptb_awd_define:awd-define-untied ptb_awd_define:awd-untied
           ptb_awd_define:awd-define ptb_awd_define:define-reduce-authors
           ptb_awd_define:define-dropout ptb_awd_define:define-widths-authors ptb_awd_define:define-level-norm-shared
-          ptb_awd_define:define-init-xavier ptb_awd_define:awd-define-authors-nodrop wikitext103_adaptive:sm"
+          ptb_awd_define:define-init-xavier ptb_awd_define:awd-define-authors-nodrop ptb_awd_define:awd-define-authors-proj wikitext103_adaptive:sm"
 
 # a misspelt --only row would run nothing and still rewrite the reports: refuse it at once
 for item in ${ONLY//,/ }; do

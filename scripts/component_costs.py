@@ -40,6 +40,8 @@ def _define_pairs(base: str, out_n: str, untied: str, define: str, authors: str,
 COMPONENTS: Dict[str, Pairs] = {
     "define_awd": _define_pairs("awd", "awd-out-n", "awd-untied", "awd-define", "awd-define-authors",
                                 "awd-define-untied", "awd-define-authors-nodrop") + [
+        ("the authors' input projection n -> d/2 before the levels (on the default unit)", "awd-define-authors-proj",
+         "awd-define-authors-nodrop"),
         ("past the 16-epoch cap until the schedule stops it (standard model)", "awd-long", "awd"),
         ("past the 16-epoch cap until the schedule stops it (the default DeFINE unit)", "awd-define-long",
          "awd-define-authors-nodrop"),

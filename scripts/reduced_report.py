@@ -74,7 +74,7 @@ EXPERIMENTS = [
      "wikitext103_adaptive", ["sm", "asm", "adp", "adp-t"], "reduced_wikitext2.png",
      "ADP-T <= ADP <= ASM < SM in perplexity, each with fewer parameters than SM and faster training (Table 3)", "adaptive"),
     ("4. PTB, small AWD-LSTM (200 / 400 / 3 layers, dropouts halved, 16-epoch cap; the -long rows 80) with and without DeFINE",
-     "ptb_awd_define", ["awd", "awd-define", "awd-define-authors", "awd-define-authors-nodrop", *DEFINE_PARTS, "awd-out-n",
+     "ptb_awd_define", ["awd", "awd-define", "awd-define-authors", "awd-define-authors-nodrop", "awd-define-authors-proj", *DEFINE_PARTS, "awd-out-n",
                         "awd-untied", "awd-define-untied", "awd-long", "awd-define-long"],
      "reduced_awd_define.png",
      "DeFINE: fewer parameters, no worse perplexity (54.2 vs 58.8)", "define_awd"),

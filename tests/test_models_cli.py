@@ -33,7 +33,7 @@ LM_CASES = {
     "lstm-adaptive-tied": LSTM + ADAPTIVE_TIED,
     "lstm-define-hashnet-is": LSTM + DEFINE_SMALL + ["--output-layer", "hashnet", "--output-hashnet-buckets", 4096] + IS,
     "awd-standard-tied-bias": AWD + ["--tie-input-output", "--output-bias"],
-    "awd-define-softmax": AWD + DEFINE_SMALL,
+    "awd-define-proj-softmax": AWD + DEFINE_SMALL + ["--define-input-proj", 8],  # the authors' projection, d/2
     "awd-slim-io-is": AWD + SLIM_IO + IS,
     "tlm-adaptive-tied": TLM + ADAPTIVE_TIED,
     "tlm-projected-softmax-nce": TLM + ["--input-embedding", "projected", "--projected-dim", 8] + NCE,

@@ -16,6 +16,7 @@ if [ "$SMOKE" = 1 ]; then
     DIMS=(--decoder-embed-dim 16 --decoder-hidden-size 24)
     # 3 levels, 4 groups: with 2 levels of 2 groups the mixer would be a no-op
     MAP_DIM=8
+    PROJ=8   # --define-input-proj: d/2, as the authors' unit
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-update 40 --max-valid-steps 5 --log-interval 20 --num-workers 0)
 elif [ "$REDUCED" = 1 ]; then
@@ -27,6 +28,7 @@ elif [ "$REDUCED" = 1 ]; then
     DIMS=(--decoder-embed-dim 200 --decoder-hidden-size 400
           --dropout 0.2 --dropouth 0.125 --dropouti 0.2 --dropoute 0.05 --wdrop 0.25)
     MAP_DIM=64
+    PROJ=100
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 256 --define-levels 3 --define-max-groups 4)
     BUDGET=(--lr-scheduler reduce_lr_on_plateau --lr-shrink 0.25 --lr-patience 0 --lr-threshold 0.002
             --stop-min-lr 1.9 --max-epoch 16 --patience 3 --log-interval 200 --num-workers 0)
@@ -35,6 +37,7 @@ else
     # n=128, N=7 (the paper's PTB setting as we read it); k=256 with the authors' unit layout
     # gives the paper's 20M (preset awd_lstm_lm_ptb_define; k=1024 gives 21.8M, see README)
     MAP_DIM=128
+    PROJ=200
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 256 --define-levels 7 --define-max-groups 4)
     BUDGET=(--max-epoch 500 --log-interval 100)
 fi
@@ -68,6 +71,9 @@ lm_row awd-define-untied "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --no-tie-input-ou
 lm_row awd-define-authors "${DEFINE[@]}" "${DEFINE_AUTHORS[@]}" --tie-input-output
 # the authors' unit without its dropout (the last flags win): what the dropout costs inside it
 lm_row awd-define-authors-nodrop "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output
+# the authors' unit also projects the map output to d/2 (Linear, LayerNorm, activation) before its
+# levels, whose skip links then carry the projection: the default unit plus that projection
+lm_row awd-define-authors-proj "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --define-input-proj $PROJ --tie-input-output
 # ---- the claim at convergence (reduced scale only): the standard model and today's default unit
 # (= awd-define-authors-nodrop) with the cap raised from 16 to 80 epochs, so that the lr schedule
 # (2nd cut) or --patience ends them; a row outlasts a session and resumes in the next one

@@ -48,6 +48,7 @@ from torch import nn
 
 from .awd_regularization import LockedDropout
 from .compact_input import CompactInputEmbedding
+from .define_input_projection import ACTIVATION_FNS, InputProjection
 from .define_layout import REDUCE_STEPS, describe, matching_options, module_shapes, saved_shapes
 from .errors import CompactConfigError
 from .factory import register_input_embedding
@@ -56,11 +57,6 @@ from .options import get_option
 from .standard_embedding import StandardEmbedding
 
 
-def _prelu_free(x):  # the authors' output block has no per-group PReLU: a fixed 0.25 slope
-    return torch.where(x >= 0, x, 0.25 * x)
-
-
-_ACTIVATION_FNS = {"gelu": F.gelu, "relu": F.relu, "prelu": _prelu_free}
 MAP_DROPOUT_MASKS = ("token", "sequence")  # --define-map-dropout-mask
 
 
@@ -79,7 +75,11 @@ class DeFINEEmbedding(CompactInputEmbedding):
             of every level (:class:`.GroupTransformLayer`).  dropout, map_dropout: after every
             level (and the authors' reduce), on the map output.  map_dropout_mask: ``token`` (a
             mask per token) or ``sequence`` (one per sequence, the same at every position, as the
-            authors' code).  Defaults: the authors' unit without dropout (module docstring).
+            authors' code).  input_proj: P > 0 projects the map output to P features before the
+            levels (:mod:`.define_input_projection`, the authors' code with P = d/2); the levels'
+            skip links and the authors' reduce then take that projection in place of the map
+            output. 0: none.  Defaults: the authors' unit without dropout and without the
+            projection (module docstring).
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
     N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
@@ -113,7 +113,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
                  map_dim: int = 128, expand_dim: int = 1024, levels: int = 3, max_groups: int = 4,
                  transform: str = "define", activation: str = "gelu", reduce: str = "authors",
                  widths: str = "authors", level_norm: str = "shared", init: str = "xavier",
-                 dropout: float = 0.0, map_dropout: float = 0.0, map_dropout_mask: str = "token"):
+                 dropout: float = 0.0, map_dropout: float = 0.0, map_dropout_mask: str = "token",
+                 input_proj: int = 0):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
@@ -127,26 +128,31 @@ class DeFINEEmbedding(CompactInputEmbedding):
         if map_dropout_mask not in MAP_DROPOUT_MASKS:
             raise CompactConfigError("--define-map-dropout-mask", f"unknown choice {map_dropout_mask!r}",
                                      f"choose one of {', '.join(MAP_DROPOUT_MASKS)}")
-        plan = plan_levels(map_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim)  # validate first
+        if not isinstance(input_proj, int) or isinstance(input_proj, bool) or input_proj < 0:
+            raise CompactConfigError("--define-input-proj", f"{input_proj!r} is not a width",
+                                     "give the projection's width P >= 1 (the authors' unit: d/2), or 0 for none")
+        skip_dim = input_proj or map_dim  # what the levels' skip links (and the authors' reduce) carry
+        plan = _plan(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim, input_proj)
         # every constructor argument but the sizes: a checkpoint of another layout rebuilds from them
         self.options = dict(map_dim=map_dim, expand_dim=expand_dim, levels=levels, max_groups=max_groups,
                             transform=transform, activation=activation, reduce=reduce, widths=widths,
                             level_norm=level_norm, init=init, dropout=dropout, map_dropout=map_dropout,
-                            map_dropout_mask=map_dropout_mask)
+                            map_dropout_mask=map_dropout_mask, input_proj=input_proj)
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
         nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
         if padding_idx is not None:
             nn.init.zeros_(self.map_layer.weight[padding_idx])
         # persistent: marks the checkpoint layout (older checkpoints lack it, see _load_from_state_dict)
         self.register_buffer("map_scale", torch.tensor(float(map_dim) ** 0.5))
-        self.expand = HierarchicalGroupTransform(map_dim, expand_dim, levels, max_groups, transform, activation,
+        self.input_proj = InputProjection(map_dim, input_proj, activation, dropout) if input_proj else None
+        self.expand = HierarchicalGroupTransform(skip_dim, expand_dim, levels, max_groups, transform, activation,
                                                  widths, embedding_dim, level_norm, init, dropout)
         self.reduce_kind, self.activation = reduce, activation
         # "sequence": the authors' RecurrentDropout, one mask over the n features per sequence
         drop = LockedDropout if map_dropout_mask == "sequence" else nn.Dropout
         self.map_dropout = drop(map_dropout) if map_dropout > 0 else None
         self.any_dropout = dropout > 0 or map_dropout > 0
-        expanded = plan[-1].out_dim + (map_dim if reduce == "authors" else 0)
+        expanded = plan[-1].out_dim + (skip_dim if reduce == "authors" else 0)
         self.reduce = nn.Linear(expanded, embedding_dim)
         nn.init.zeros_(self.reduce.bias)
         self.reduce_norm = nn.LayerNorm(embedding_dim) if reduce in ("norm", "authors") else None
@@ -179,10 +185,12 @@ class DeFINEEmbedding(CompactInputEmbedding):
         e = self.map_layer(ids) * self.map_scale
         if self.map_dropout is not None:
             e = self.map_dropout(e)
+        if self.input_proj is not None:
+            e = self.input_proj(e)
         y = self.expand(e)
         if self.reduce_kind == "authors":
             y = self.reduce_norm(self.reduce(torch.cat([e, y], dim=-1)))
-            y = _ACTIVATION_FNS[self.activation](y) * self.out_scale
+            y = ACTIVATION_FNS[self.activation](y) * self.out_scale
             return y if self.reduce_dropout is None else self.reduce_dropout(y)
         y = self.reduce(y)
         return y if self.reduce_norm is None else self.reduce_norm(y)
@@ -231,7 +239,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
             return
         configured, options = self.options, found[0]
         twin = build(**options).to(self.map_layer.weight.device, self.map_layer.weight.dtype)
-        for name in ("expand", "reduce", "reduce_norm", "reduce_dropout", "map_dropout"):
+        for name in ("input_proj", "expand", "reduce", "reduce_norm", "reduce_dropout", "map_dropout"):
             setattr(self, name, getattr(twin, name))
         self.reduce_kind, self.options = twin.reduce_kind, options
         warnings.warn(f"DeFINE: this checkpoint's unit was trained with {describe(options)}, not the configured "
@@ -317,6 +325,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
             dropout=get_option(cfg, "define_dropout"),
             map_dropout=get_option(cfg, "define_map_dropout"),
             map_dropout_mask=get_option(cfg, "define_map_dropout_mask"),
+            input_proj=get_option(cfg, "define_input_proj"),
         )
 
     def twin_sharing_map(self) -> "DeFINEEmbedding":
@@ -331,6 +340,18 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     def extra_repr(self) -> str:
         return f"V={self.num_embeddings}, d={self.embedding_dim}, padding_idx={self.padding_idx}"
+
+
+def _plan(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim, input_proj):
+    """:func:`plan_levels` on what the levels take in (the map output, or its projection); a
+    projection's width that the groups do not divide is reported as ``--define-input-proj``'s."""
+    try:
+        return plan_levels(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim)
+    except CompactConfigError as err:
+        if not input_proj or err.flag != "--define-map-dim":
+            raise
+        raise CompactConfigError("--define-input-proj", err.problem.replace(f"n={skip_dim}", f"P={skip_dim}"),
+                                 f"choose P a multiple of the groups it is split into, or lower --define-max-groups") from None
 
 
 @torch.no_grad()

@@ -90,6 +90,10 @@ class EmbeddingOptions:
         default="token", metadata={"help": "define: the map-layer dropout's mask: 'token' (one per token) or "
                                            "'sequence' (one over the n features per sequence, the same at every "
                                            "position: the authors' RecurrentDropout)"})
+    define_input_proj: int = field(
+        default=0, metadata={"help": "define: project the map output n -> P (Linear, LayerNorm, activation, dropout) "
+                                     "before the levels, whose skip links then carry the projection, as the "
+                                     "authors' unit (P = d/2 there); 0 (default) feeds the map output itself"})
     # slim embeddings (Li et al. 2018)
     slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "
