@@ -57,7 +57,7 @@ STREAM_A="ptb_slim:in300-std ptb_slim:io300-1of8 ptb_slim:io300-1of32 ptb_slim:i
 # row is kept and its folder is still here
 STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_de:base ptb_awd_define:awd-define-long mt_rerank:rerank-slim wmt14_en_de:base-define-long
           wmt14_en_de:base-define-authors-nodrop wmt14_en_de:base-define
-          wmt14_en_de:base-define-share-map wmt14_en_de:base-define-authors-nodrop-25 wmt14_en_de:base-define-authors wmt14_en_de:base-define-authors-untied wmt14_en_de:base-out-n wmt14_en_de:base-untied
+          wmt14_en_de:base-define-share-map wmt14_en_de:base-define-authors-nodrop-25 wmt14_en_de:base-define-authors-proj wmt14_en_de:base-define-authors wmt14_en_de:base-define-authors-untied wmt14_en_de:base-out-n wmt14_en_de:base-untied
           wmt14_en_de:define-reduce-authors wmt14_en_de:define-dropout
           wmt14_en_de:define-widths-authors wmt14_en_de:define-level-norm-shared wmt14_en_de:define-init-xavier
           wikitext103_adaptive:adp-t wikitext103_adaptive:adp wikitext103_adaptive:asm ptb_awd_define:awd

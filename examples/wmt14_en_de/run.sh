@@ -27,6 +27,7 @@ if [ "$SMOKE" = 1 ]; then
     DIMS=(--encoder-layers 1 --decoder-layers 1 --encoder-embed-dim 32 --decoder-embed-dim 32
           --encoder-ffn-embed-dim 64 --decoder-ffn-embed-dim 64 --encoder-attention-heads 2 --decoder-attention-heads 2)
     MAP_DIM=8
+    PROJ=16   # --define-input-proj: d/2, as the authors' unit
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 32 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-tokens 1024 --max-update 40 --warmup-updates 10 --lr 0.002 --max-valid-steps 5 --num-workers 0 --log-interval 20)
     GEN=(--beam 2 --lenpen 0.6 --max-len-a 1.2 --max-len-b 10 --batch-size 50)
@@ -40,6 +41,7 @@ elif [ "$REDUCED" = 1 ]; then
           --decoder-attention-heads 4)
     DROPOUT=0.3
     MAP_DIM=64
+    PROJ=128
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 512 --define-levels 3 --define-max-groups 4)
     BUDGET=(--max-tokens 4096 --max-epoch 60 --patience 5 --warmup-updates 150 --lr 0.002 --num-workers 0
             --log-interval 100)
@@ -51,6 +53,7 @@ elif [ "$REDUCED" = 1 ]; then
 else
     DIMS=()
     MAP_DIM=128
+    PROJ=256
     DEFINE=(--input-embedding define --define-map-dim $MAP_DIM --define-expand-dim 1024 --define-levels 3 --define-max-groups 4)
     # Vaswani et al. (2017) base: ~25k source + 25k target tokens per update (8 GPUs x 4096 tokens),
     # 100k updates, Adam (0.9, 0.98), inverse-sqrt schedule with 4k warm-up, label smoothing 0.1
@@ -95,6 +98,12 @@ if want base-define-authors-nodrop-25; then  # the ablation's reference: base-de
     train base-define-authors-nodrop-25 "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --tie-input-output \
         "${ABLATION[@]}"
     generate base-define-authors-nodrop-25 "$BIN" "${SCORE[@]}"
+fi
+# the authors' unit also projects the map output to d/2 before its levels (--define-input-proj)
+if want base-define-authors-proj; then
+    train base-define-authors-proj "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" --define-input-proj "$PROJ" \
+        --tie-input-output "${ABLATION[@]}"
+    generate base-define-authors-proj "$BIN" "${SCORE[@]}"
 fi
 # base-define-authors-nodrop hit the 60-epoch cap one epoch after its best validation, where base
 # stopped by --patience at epoch 41: the same row with the cap at 150 (reduced scale only), so that
