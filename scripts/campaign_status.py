@@ -12,11 +12,15 @@ Each row is one of
 with the last validation of a row in progress, read from WORK/RECIPE/ROW/logs/train.ROW.log, and
 its pace: the median minutes between two validations and how long the epochs left under its
 --max-epoch would take at that pace (an upper bound: the lr floor or --patience may stop it sooner).
+A row that resumes is measured against the cap its recipe sets today (its --dry-run command), which
+is the one the same command continues it under, not the one its log started with.
 """
 import argparse
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -47,10 +51,25 @@ def command_lines() -> list:
     return out
 
 
-def pace(text: str, last_epoch: int) -> str:
+def recipe_cap(root: Path, recipe: str, row: str):
+    """The last ``--max-epoch`` of the row's ``fairseq-train`` command in its recipe today (``--reduced
+    --dry-run``, into a scratch folder), or None where the recipe prints none."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            out = subprocess.run(["bash", str(root / "examples" / recipe / "run.sh"), "--reduced", "--dry-run",
+                                  "--rows", row, "--work", scratch], capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+    train = [line for line in out.splitlines() if "fairseq-train" in line]
+    caps = re.findall(r"--max-epoch '?(\d+)", train[-1]) if train else []
+    return int(caps[-1]) if caps else None
+
+
+def pace(text: str, last_epoch: int, cap=None) -> str:
     """', ~6.4 min per epoch, at most 21 epochs (~2.2 h) to the cap of 25' from a fairseq-train log
     ('' before two validations of one run). Steps are timed within each run of the log (a
-    resumed row starts a new run with its config line), so the gap of a cut-off row is not one."""
+    resumed row starts a new run with its config line), so the gap of a cut-off row is not one.
+    ``cap``: the epoch cap to count to (default: the last one the log was started with)."""
     steps = []
     for run in re.split(r"\n(?=\S+ \S+ \| INFO \| fairseq_cli.train \| \{)", text):
         stamps = [datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S") for line in run.splitlines()
@@ -60,10 +79,12 @@ def pace(text: str, last_epoch: int) -> str:
         return ""
     minutes = statistics.median(steps)
     out = f", ~{minutes:.1f} min per epoch"
-    cap = re.findall(r"'max_epoch': (\d+)", text)
-    if cap and int(cap[-1]) > 0:
-        left = max(int(cap[-1]) - last_epoch, 0)
-        out += f", at most {left} epochs (~{left * minutes / 60:.1f} h) to the cap of {cap[-1]}"
+    if cap is None:
+        logged = re.findall(r"'max_epoch': (\d+)", text)
+        cap = int(logged[-1]) if logged else None
+    if cap:
+        left = max(cap - last_epoch, 0)
+        out += f", at most {left} epochs (~{left * minutes / 60:.1f} h) to the cap of {cap}"
     return out
 
 
@@ -75,16 +96,19 @@ def row_status(recipe: str, row: str, work: Path, root: Path, commands: list) ->
     save_dir = folder / "ckpt" / row
     log = folder / "logs" / f"train.{row}.log"
     progress = ""
+    running = any(f" {folder}/" in c or f" {folder} " in c + " " for c in commands)
     if log.is_file():
         text = log.read_text(errors="replace")
         valid = validations(text)
         if valid:
             last = valid[-1]
             progress = f"  epoch {int(last.get('epoch', 0))}, valid ppl {last.get('ppl', float('nan')):.2f}"
-            progress += pace(text, int(last.get("epoch", 0)))
+            # a running row keeps the cap it was started with; one that resumes gets today's recipe's
+            cap = None if running else recipe_cap(root, recipe, row)
+            progress += pace(text, int(last.get("epoch", 0)), cap)
         progress += f", log written {(time.time() - log.stat().st_mtime) / 60:.0f} min ago"
     # the recipe's bash (--work FOLDER) or its fairseq processes (FOLDER/data-bin, FOLDER/ckpt/ROW)
-    if any(f" {folder}/" in c or f" {folder} " in c + " " for c in commands):
+    if running:
         return f"running  {recipe}:{row}{progress}"
     if (save_dir / "checkpoint_last.pt").is_file():
         return f"resumes  {recipe}:{row}{progress} (checkpoint_last.pt in {save_dir})"

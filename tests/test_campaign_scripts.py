@@ -147,9 +147,13 @@ def test_save_row_refuses_a_row_that_did_not_finish_and_bad_arguments(tmp_path, 
 
 def test_campaign_status_names_each_rows_state(tmp_path):
     """kept (from the results file), running (a process names its folder), resumes (a
-    checkpoint_last.pt), queued; k1 is not taken for a running k10."""
+    checkpoint_last.pt), queued; k1 is not taken for a running k10. A running row counts to the cap
+    its log started with (25), one that resumes to the cap its recipe's command sets today (12)."""
     root, work = tmp_path / "repo", tmp_path / "work"
     (root / "examples" / "rec" / "results").mkdir(parents=True)
+    # the recipe's --dry-run prints the row's command (the last --max-epoch wins, as in fairseq)
+    (root / "examples" / "rec" / "run.sh").write_text(
+        'echo "+ fairseq-train $WORK/data-bin --max-epoch 60 --lr 1 --max-epoch 12"\n'.replace("$WORK", "/w"))
     (root / "examples" / "rec" / "results" / "done.tsv").write_text(
         "done\tparams\t10\ndone\tppl\t93.00\ndone\tepochs\t18\ndone\tstopped\tlr floor\n")
     for row in ("k10", "cut"):
@@ -174,7 +178,8 @@ def test_campaign_status_names_each_rows_state(tmp_path):
     assert lines[0] == "kept     rec:done  ppl 93.00, 18 epochs, lr floor"
     pace = "epoch 3, valid ppl 297.50, ~6.0 min per epoch, at most 22 epochs (~2.2 h) to the cap of 25, log written "
     assert lines[1].startswith("running  rec:k10  " + pace)
-    assert lines[2].startswith("resumes  rec:cut  " + pace)
+    assert lines[2].startswith("resumes  rec:cut  " + pace.replace("22 epochs (~2.2 h) to the cap of 25",
+                                                                    "9 epochs (~0.9 h) to the cap of 12"))
     assert lines[2].endswith(f"(checkpoint_last.pt in {work / 'rec' / 'cut' / 'ckpt' / 'cut'})")
     assert lines[3] == "queued   rec:k1"
     assert lines[4] == "1 kept, 1 running, 1 resumes, 1 queued"
