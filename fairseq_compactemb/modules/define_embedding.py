@@ -351,7 +351,7 @@ def _plan(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding
         if not input_proj or err.flag != "--define-map-dim":
             raise
         raise CompactConfigError("--define-input-proj", err.problem.replace(f"n={skip_dim}", f"P={skip_dim}"),
-                                 f"choose P a multiple of the groups it is split into, or lower --define-max-groups") from None
+                                 "choose P a multiple of the groups it is split into, or lower --define-max-groups") from None
 
 
 @torch.no_grad()
