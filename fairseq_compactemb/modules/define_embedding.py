@@ -132,7 +132,8 @@ class DeFINEEmbedding(CompactInputEmbedding):
             raise CompactConfigError("--define-input-proj", f"{input_proj!r} is not a width",
                                      "give the projection's width P >= 1 (the authors' unit: d/2), or 0 for none")
         skip_dim = input_proj or map_dim  # what the levels' skip links (and the authors' reduce) carry
-        plan = _plan(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim, input_proj)
+        plan = plan_levels(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim,  # validate first
+                           source="projection" if input_proj else "map")
         # every constructor argument but the sizes: a checkpoint of another layout rebuilds from them
         self.options = dict(map_dim=map_dim, expand_dim=expand_dim, levels=levels, max_groups=max_groups,
                             transform=transform, activation=activation, reduce=reduce, widths=widths,
@@ -340,18 +341,6 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     def extra_repr(self) -> str:
         return f"V={self.num_embeddings}, d={self.embedding_dim}, padding_idx={self.padding_idx}"
-
-
-def _plan(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim, input_proj):
-    """:func:`plan_levels` on what the levels take in (the map output, or its projection); a
-    projection's width that the groups do not divide is reported as ``--define-input-proj``'s."""
-    try:
-        return plan_levels(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim)
-    except CompactConfigError as err:
-        if not input_proj or err.flag != "--define-map-dim":
-            raise
-        raise CompactConfigError("--define-input-proj", err.problem.replace(f"n={skip_dim}", f"P={skip_dim}"),
-                                 "choose P a multiple of the groups it is split into, or lower --define-max-groups") from None
 
 
 @torch.no_grad()

@@ -25,6 +25,9 @@ VARIANTS = ("linear", "group", "hgt", "define_no_mixer", "define")
 ACTIVATIONS = ("gelu", "relu", "prelu")
 # how level l >= 1 receives the map output e: not at all, by plain concatenation, by the mixer
 _SKIP = {"linear": "none", "group": "none", "hgt": "none", "define_no_mixer": "concat", "define": "mix"}
+# what the levels take in (and the skip links carry): its flag, symbol and name in error messages
+INPUTS = {"map": ("--define-map-dim", "n", "the map output"),
+          "projection": ("--define-input-proj", "P", "the projected map output")}
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,10 @@ def authors_groups(levels: int, max_groups: int) -> List[int]:
 
 
 def plan_levels(map_dim: int, expand_dim: int, levels: int, max_groups: int, variant: str,
-                layout: str = "linear", out_dim: Optional[int] = None) -> List[LevelSpec]:
+                layout: str = "linear", out_dim: Optional[int] = None, source: str = "map") -> List[LevelSpec]:
     """Widths and groups of every level (see the module docstring), validating the flags.
-    ``layout="authors"`` needs ``out_dim`` (d, what its last level outputs).
+    ``layout="authors"`` needs ``out_dim`` (d, what its last level outputs). ``source``: what the
+    ``map_dim`` features are (a key of :data:`INPUTS`), so a width the groups do not divide names its flag.
 
     Raises :class:`CompactConfigError` naming the offending ``--define-*`` flag.
     """
@@ -83,13 +87,14 @@ def plan_levels(map_dim: int, expand_dim: int, levels: int, max_groups: int, var
     else:
         groups = [max(max_groups >> l, 1) for l in range(levels)]
     if layout == "authors":
-        return _authors_widths(map_dim, expand_dim, levels, groups, _SKIP[variant], out_dim)
+        return _authors_widths(map_dim, expand_dim, levels, groups, _SKIP[variant], out_dim, source)
 
+    flag, sym, what = INPUTS[source]
     if map_dim % groups[0]:
         raise CompactConfigError(
-            "--define-map-dim", f"n={map_dim} is not divisible by the g_max={groups[0]} groups of "
-            f"the first level (--define-transform {variant} splits the map output into g_max chunks)",
-            f"choose n a multiple of {groups[0]} or lower --define-max-groups")
+            flag, f"{sym}={map_dim} is not divisible by the g_max={groups[0]} groups of "
+            f"the first level (--define-transform {variant} splits {what} into g_max chunks)",
+            f"choose {sym} a multiple of {groups[0]} or lower --define-max-groups")
     if expand_dim % groups[-1]:
         raise CompactConfigError(
             "--define-expand-dim", f"k={expand_dim} is not divisible by the {groups[-1]} groups of "
@@ -114,17 +119,19 @@ def plan_levels(map_dim: int, expand_dim: int, levels: int, max_groups: int, var
 
 
 
-def _authors_widths(n: int, k: int, levels: int, groups: List[int], skip: str, out_dim: Optional[int]) -> List[LevelSpec]:
+def _authors_widths(n: int, k: int, levels: int, groups: List[int], skip: str, out_dim: Optional[int],
+                    source: str) -> List[LevelSpec]:
     if out_dim is None or out_dim < 1:
         raise ValueError("the authors' layout needs the model dimension out_dim")
     if levels < 2:
         raise CompactConfigError("--define-levels", f"N={levels}: the authors' layout has at least 2 levels "
                                  "(expansion levels, then one that outputs d)",
                                  "use --define-levels >= 2, or --define-widths linear for a single level")
+    flag, sym, what = INPUTS[source]
     if n % max(groups):
-        raise CompactConfigError("--define-map-dim", f"n={n} is not divisible by the {max(groups)} groups of "
-                                 "the widest-grouped level (the mixer splits the map output into that many chunks)",
-                                 f"choose n a multiple of {max(groups)} or lower --define-max-groups")
+        raise CompactConfigError(flag, f"{sym}={n} is not divisible by the {max(groups)} groups of "
+                                 f"the widest-grouped level (the mixer splits {what} into that many chunks)",
+                                 f"choose {sym} a multiple of {max(groups)} or lower --define-max-groups")
     if out_dim % groups[-1]:
         raise CompactConfigError("--define-max-groups", f"the last level's {groups[-1]} groups do not divide d={out_dim}",
                                  "lower --define-max-groups")
