@@ -20,7 +20,8 @@ Four parts, each printing a table and ratios where faster (or smaller) = larger:
    Word 2 x 2048 LSTM with slim input (1/32) + slim output (1/8) vs standard input + softmax.
 5. ``eval``    -- ``fairseq-eval-lm`` tokens/s, ours vs stock fairseq (adaptive, softmax) and
    slim output vs softmax (``scripts/benchmark_cli.py``).
-6. ``generate`` -- ``fairseq-generate`` sentences/s, ``compact_transformer`` vs ``transformer``.
+6. ``generate`` -- ``fairseq-generate`` sentences/s, ``compact_transformer`` vs ``transformer``, and
+   a DeFINE input decoded with its inference table vs running its unit at every step.
 
 Timings are interleaved (every repeat runs each contender once, in turn) and summarised by their
 median, so load from other processes hits all contenders alike. Training data are synthetic
@@ -34,7 +35,8 @@ depend on word frequencies, uniform tokens would misrepresent both.
 The last line of the output is one JSON object: the headline ratios ``slim_vs_dense``,
 ``is_vs_full``, ``nce_vs_full``, ``adaptive_vs_full``, ``ours_vs_fairseq_adaptive``, ``ours_vs_fairseq_softmax``,
 ``eval_vs_fairseq_adaptive``, ``eval_vs_fairseq_softmax``, ``eval_slim_vs_softmax`` (with
-``eval_slim_vs_softmax_mac_ratio``, the multiply-add ratio that caps it), ``generate_vs_fairseq``, the
+``eval_slim_vs_softmax_mac_ratio``, the multiply-add ratio that caps it), ``generate_vs_fairseq``,
+``generate_define_table_vs_unit``, the
 absolute timings and the machine. ``--tiny`` (toy sizes, seconds) exists for the test suite.
 """
 import argparse
@@ -686,6 +688,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "eval_slim_vs_softmax_ceiling": results.get("eval", {}).get("eval_slim_vs_softmax_ceiling"),
         "eval_slim_output_layer_alone": results.get("eval", {}).get("eval_slim_output_layer_alone"),
         "generate_vs_fairseq": results.get("generate", {}).get("generate_vs_fairseq"),
+        "generate_define_table_vs_unit": results.get("generate", {}).get("generate_define_table_vs_unit"),
         "details": results,
         "sizes": asdict(sz),
         "machine": info,

@@ -9,7 +9,10 @@
    output layer's share of the model's cost).
 6. ``generate`` -- ``fairseq-generate`` sentences/s (beam 4, every hypothesis forced to the
    same length with ``--min-len = --max-len-b``, so both models decode the same number of
-   steps) of ``compact_transformer`` vs fairseq's ``transformer`` at equal parameters.
+   steps) of ``compact_transformer`` vs fairseq's ``transformer`` at equal parameters; and the
+   same ``compact_transformer`` with a DeFINE input (n = d/4, k = 2d, 3 levels, softmax tied to
+   the map table), decoded from one checkpoint twice: with the inference table built by itself
+   (``--define-eval-cache auto``, the default) and with the unit run at every step (``never``).
 
 Each model is a real checkpoint written by ``fairseq-train`` (one update: speed does not
 depend on the weights, and the parameter counts are read from the training log and checked
@@ -271,24 +274,34 @@ def part_generate(mode: str, threads: int, table) -> dict:
               "--encoder-layers", s["layers"], "--decoder-layers", s["layers"], "--encoder-embed-dim", s["dim"],
               "--decoder-embed-dim", s["dim"], "--encoder-ffn-embed-dim", s["ffn"], "--decoder-ffn-embed-dim",
               s["ffn"], "--encoder-attention-heads", s["heads"], "--decoder-attention-heads", s["heads"]]
-    contenders = {"fairseq transformer": ["--arch", "transformer", "--share-decoder-input-output-embed"],
-                  "ours compact_transformer": ["--arch", "compact_transformer", "--tie-input-output"]}
+    define = ["--arch", "compact_transformer", "--tie-input-output", "--input-embedding", "define",
+              "--define-map-dim", max(s["dim"] // 4, 8), "--define-expand-dim", 2 * s["dim"], "--define-levels", 3]
+    # name: (training flags, the checkpoint's key, generation flags)
+    contenders = {"fairseq transformer": (["--arch", "transformer", "--share-decoder-input-output-embed"], 0, []),
+                  "ours compact_transformer": (["--arch", "compact_transformer", "--tie-input-output"], 1, []),
+                  "ours + DeFINE input, table (auto)": (define, 2, []),
+                  "ours + DeFINE input, unit every step": (define, 2, ["--model-overrides",
+                                                                        "{'define_eval_cache': 'never'}"])}
     with tempfile.TemporaryDirectory(prefix="compactemb-bench-") as work:
         data = mt_data(work, s["vocab"], s["sentences"], s["length"])
         ckpts, params = {}, {}
-        for i, (name, flags) in enumerate(contenders.items()):
-            ckpts[name], params[name] = checkpoint(data, os.path.join(work, f"ckpt{i}"), common + flags, threads)
+        for flags, key, _ in contenders.values():
+            if key not in ckpts:
+                ckpts[key], params[key] = checkpoint(data, os.path.join(work, f"ckpt{key}"), common + flags, threads)
         names = list(contenders)
+        params = {name: params[contenders[name][1]] for name in names}
         if params[names[0]] != params[names[1]]:
             raise RuntimeError(f"unequal sizes: {params}")
-        cmds = {name: [cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
+        cmds = {name: [cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--path", ckpts[key],
                        "--gen-subset", "valid", "--beam", 4, "--batch-size", 32, "--max-len-a", 0,
                        "--max-len-b", s["length"], "--min-len", s["length"], "--quiet",
-                       "--required-batch-size-multiple", 1, "--num-workers", 0] for name in names}
+                       "--required-batch-size-multiple", 1, "--num-workers", 0, *extra]
+                for name, (_, key, extra) in contenders.items()}
         rates = interleaved_cli(cmds, r"Translated [0-9,]+ sentences \([0-9,]+ tokens\) in [0-9.]+s "
                                       r"\(([0-9.]+) sentences/s", s["repeats"], threads)
     sps = {k: statistics.median(v) for k, v in rates.items()}
     rows = [[n, f"{params[n]:,}", f"{sps[n]:,.1f}", f"{sps[n] / sps[names[0]]:.2f}x"] for n in names]
     print(table(rows, ["model", "params", "sentences/s", "vs fairseq"]))
     return {"sentences_per_s": sps, "params": params, "all_rates": rates,
-            "generate_vs_fairseq": sps[names[1]] / sps[names[0]]}
+            "generate_vs_fairseq": sps[names[1]] / sps[names[0]],
+            "generate_define_table_vs_unit": sps[names[2]] / sps[names[3]]}

@@ -66,7 +66,8 @@ def test_tiny_run_prints_one_json_line_with_every_ratio(bench, capsys):
 def test_tiny_cli_parts_time_eval_lm_and_generate(bench, capsys):
     # one pair, not the tiny default 2000:16 (each pair adds two checkpoints and two eval runs)
     summary, last = run_tiny(bench, capsys, "eval,generate", "--eval-slim-pairs", "2000:24", "--eval-tokens", "600")
-    for key in ("eval_vs_fairseq_adaptive", "eval_vs_fairseq_softmax", "generate_vs_fairseq"):
+    for key in ("eval_vs_fairseq_adaptive", "eval_vs_fairseq_softmax", "generate_vs_fairseq",
+                "generate_define_table_vs_unit"):
         assert isinstance(summary[key], float) and summary[key] > 0 and last[key] == summary[key], key
     assert set(summary["eval_slim_vs_softmax"]) == {"V=2000,d=24"}  # the pair asked for
     assert all(r > 0 for r in summary["eval_slim_vs_softmax"].values())

@@ -6,11 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from fairseq_compactemb.modules import CompactConfigError, build_input_embedding
-from fairseq_compactemb.modules.define_embedding import (
-    DeFINEEmbedding,
-    define_to_standard,
-    replace_define_with_standard,
-)
+from fairseq_compactemb.modules.define_embedding import DeFINEEmbedding
+from fairseq_compactemb.modules.define_export import define_to_standard, replace_define_with_standard
 from fairseq_compactemb.modules.hierarchical_group_transform import (
     VARIANTS,
     GroupLinear,

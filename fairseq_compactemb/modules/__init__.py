@@ -40,7 +40,8 @@ from . import hashnet_output  # noqa: F401,E402
 from .standard_embedding import StandardEmbedding  # noqa: E402
 from .projected_embedding import ProjectedEmbedding  # noqa: E402
 from .adaptive_input import AdaptiveInput  # noqa: E402
-from .define_embedding import DeFINEEmbedding, define_to_standard, replace_define_with_standard  # noqa: E402
+from .define_embedding import DeFINEEmbedding  # noqa: E402
+from .define_export import define_to_standard, replace_define_with_standard  # noqa: E402
 from .hierarchical_group_transform import HierarchicalGroupTransform  # noqa: E402
 from .slim_embedding import SlimEmbedding  # noqa: E402
 from .hashnet_embedding import HashNetEmbedding  # noqa: E402

@@ -43,7 +43,6 @@ import warnings
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .awd_regularization import LockedDropout
@@ -54,14 +53,14 @@ from .errors import CompactConfigError
 from .factory import register_input_embedding
 from .hierarchical_group_transform import ACTIVATIONS, HierarchicalGroupTransform, plan_levels
 from .options import get_option
-from .standard_embedding import StandardEmbedding
+from .table_cache import EVAL_CACHE_MODES, EvalTableCache
 
 
 MAP_DROPOUT_MASKS = ("token", "sequence")  # --define-map-dropout-mask
 
 
 @register_input_embedding("define")
-class DeFINEEmbedding(CompactInputEmbedding):
+class DeFINEEmbedding(EvalTableCache, CompactInputEmbedding):
     """ids ``[*]`` -> ``reduce(expand(map_layer(ids)))`` ``[*, d]``.
 
     Args:
@@ -78,8 +77,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
             authors' code).  input_proj: P > 0 projects the map output to P features before the
             levels (:mod:`.define_input_projection`, the authors' code with P = d/2); the levels'
             skip links and the authors' reduce then take that projection in place of the map
-            output. 0: none.  Defaults: the authors' unit without dropout and without the
-            projection (module docstring).
+            output. 0: none.  eval_cache: ``auto`` or ``never`` (the inference table, below).
+            Defaults: the authors' unit without dropout and without the projection (module
+            docstring).
 
     Attributes (for tying / inspection): ``map_layer`` (``nn.Embedding`` ``[V, n]``, initialised
     N(0, 1/n) like any fairseq embedding table, padding row zero), ``map_scale`` (buffer,
@@ -100,13 +100,11 @@ class DeFINEEmbedding(CompactInputEmbedding):
     Training computes the expansion only once per *distinct* id of the batch (the vectors are
     context-free, so this is exact and saves most of the expand cost on natural text).
 
-    Inference cache: after ``.eval()``, :meth:`cache_table` computes all ``V`` output vectors
-    once (in chunks, without autograd); from then on :meth:`embed` is a single table lookup.
-    The cache is used only when ``not self.training``, is dropped by ``.train()`` (and by
-    :meth:`clear_cache`), and is dropped with a warning if any parameter was changed in place
-    or replaced since it was built (optimizer step, ``load_state_dict``), so a stale table is
-    never used. It is a non-persistent buffer: it follows ``.to()`` / ``.half()`` but is not
-    saved in checkpoints and is not a parameter.
+    Inference table (:mod:`.table_cache`): the vectors are context-free, so in eval mode the
+    whole ``V x d`` table replaces the unit: built on request by :meth:`cache_table`, or by itself
+    (``eval_cache="auto"``, the default) once evaluation without autograd has computed ``V``
+    vectors since the last ``.train()``, as decoding soon does. ``"never"`` keeps it off. A table
+    is never used in training and never after a parameter changed.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
@@ -114,7 +112,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
                  transform: str = "define", activation: str = "gelu", reduce: str = "authors",
                  widths: str = "authors", level_norm: str = "shared", init: str = "xavier",
                  dropout: float = 0.0, map_dropout: float = 0.0, map_dropout_mask: str = "token",
-                 input_proj: int = 0):
+                 input_proj: int = 0, eval_cache: str = "auto"):
         super().__init__(num_embeddings, embedding_dim, padding_idx)
         if activation not in ACTIVATIONS:  # checked first so a typo is reported as such
             raise CompactConfigError("--define-activation", f"unknown activation {activation!r}",
@@ -131,6 +129,9 @@ class DeFINEEmbedding(CompactInputEmbedding):
         if not isinstance(input_proj, int) or isinstance(input_proj, bool) or input_proj < 0:
             raise CompactConfigError("--define-input-proj", f"{input_proj!r} is not a width",
                                      "give the projection's width P >= 1 (the authors' unit: d/2), or 0 for none")
+        if eval_cache not in EVAL_CACHE_MODES:
+            raise CompactConfigError("--define-eval-cache", f"unknown choice {eval_cache!r}",
+                                     f"choose one of {', '.join(EVAL_CACHE_MODES)}")
         skip_dim = input_proj or map_dim  # what the levels' skip links (and the authors' reduce) carry
         plan = plan_levels(skip_dim, expand_dim, levels, max_groups, transform, widths, embedding_dim,  # validate first
                            source="projection" if input_proj else "map")
@@ -138,7 +139,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
         self.options = dict(map_dim=map_dim, expand_dim=expand_dim, levels=levels, max_groups=max_groups,
                             transform=transform, activation=activation, reduce=reduce, widths=widths,
                             level_norm=level_norm, init=init, dropout=dropout, map_dropout=map_dropout,
-                            map_dropout_mask=map_dropout_mask, input_proj=input_proj)
+                            map_dropout_mask=map_dropout_mask, input_proj=input_proj, eval_cache=eval_cache)
         self.map_layer = nn.Embedding(num_embeddings, map_dim, padding_idx=padding_idx)
         nn.init.normal_(self.map_layer.weight, mean=0.0, std=map_dim ** -0.5)
         if padding_idx is not None:
@@ -176,8 +177,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
             # the expanded features are LayerNorm-ed then activated: E[x^2] ~ 1/2 per feature, so
             # this std gives outputs of std ~ d^-0.5, the standard table's (module docstring)
             nn.init.normal_(self.reduce.weight, mean=0.0, std=(2.0 / (expand_dim * embedding_dim)) ** 0.5)
-        self.register_buffer("cached_table", None, persistent=False)
-        self._cache_key = None
+        self.init_table_cache(eval_cache)
 
     # -- computation --------------------------------------------------------------------------
     def vectors(self, ids: torch.Tensor) -> torch.Tensor:
@@ -247,24 +247,17 @@ class DeFINEEmbedding(CompactInputEmbedding):
                       f"{describe(configured)}; loaded as trained (pass those flags to train it further the same way)")
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        if self.cached_table is not None and not self.training:
-            if self._cache_key == self._parameter_key():
-                return F.embedding(tokens, self.cached_table)
-            warnings.warn("DeFINE: the parameters changed since cache_table(); the cached table "
-                          "is dropped (call cache_table() again to re-enable the lookup)")
-            self.clear_cache()
+        table_rows = self.cached_lookup(tokens)
+        if table_rows is not None:
+            return table_rows
         if self.training and self.any_dropout:  # dropout masks per position or sequence, not per word type
             return self.vectors(tokens)
         ids, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
-        return self.vectors(ids)[inverse].reshape(*tokens.shape, self.embedding_dim)
+        out = self.vectors(ids)[inverse].reshape(*tokens.shape, self.embedding_dim)
+        self.note_eval_vectors(ids.numel())
+        return out
 
-    # -- inference cache ----------------------------------------------------------------------
-    def _parameter_key(self):
-        # identity + in-place version counter of every parameter: changes on optimizer steps,
-        # load_state_dict and parameter replacement, not on .to()/.half() (those also convert
-        # the cache buffer, which stays consistent)
-        return tuple((id(p), p._version) for p in self.parameters())
-
+    # -- inference table (cache_table, the auto rule: :mod:`.table_cache`) ----------------------
     @torch.no_grad()
     def compute_table(self, chunk_size: int = 8192) -> torch.Tensor:
         """All ``V x d`` output vectors, ``chunk_size`` ids at a time, without autograd (padding
@@ -282,31 +275,6 @@ class DeFINEEmbedding(CompactInputEmbedding):
         if self.padding_idx is not None:
             table[self.padding_idx] = 0
         return table
-
-    def cache_table(self, chunk_size: int = 8192) -> torch.Tensor:
-        """Compute the table (:meth:`compute_table`) and use it as a lookup table while in eval
-        mode. Refused in training mode (the table would go stale at the next optimizer step).
-        Returns the table."""
-        if self.training:
-            raise RuntimeError("DeFINEEmbedding.cache_table() needs eval mode (call .eval() first); "
-                               "the cache is never used while training")
-        table = self.compute_table(chunk_size)
-        self.cached_table = table
-        self._cache_key = self._parameter_key()
-        return table
-
-    def clear_cache(self) -> None:
-        self.cached_table = None
-        self._cache_key = None
-
-    @property
-    def is_cached(self) -> bool:
-        return self.cached_table is not None
-
-    def train(self, mode: bool = True):
-        if mode:
-            self.clear_cache()
-        return super().train(mode)
 
     # -- parameters / config ------------------------------------------------------------------
     @classmethod
@@ -327,6 +295,7 @@ class DeFINEEmbedding(CompactInputEmbedding):
             map_dropout=get_option(cfg, "define_map_dropout"),
             map_dropout_mask=get_option(cfg, "define_map_dropout_mask"),
             input_proj=get_option(cfg, "define_input_proj"),
+            eval_cache=get_option(cfg, "define_eval_cache"),
         )
 
     def twin_sharing_map(self) -> "DeFINEEmbedding":
@@ -341,32 +310,3 @@ class DeFINEEmbedding(CompactInputEmbedding):
 
     def extra_repr(self) -> str:
         return f"V={self.num_embeddings}, d={self.embedding_dim}, padding_idx={self.padding_idx}"
-
-
-@torch.no_grad()
-def define_to_standard(embedding: DeFINEEmbedding, chunk_size: int = 8192) -> StandardEmbedding:
-    """A :class:`StandardEmbedding` whose ``V x d`` table holds ``embedding``'s output vectors
-    (same device/dtype; padding row zero), i.e. an exact inference-time replacement."""
-    table = embedding.compute_table(chunk_size)
-    standard = StandardEmbedding(embedding.num_embeddings, embedding.embedding_dim, embedding.padding_idx)
-    standard.weight = nn.Parameter(table, requires_grad=standard.weight.requires_grad)
-    return standard
-
-
-def replace_define_with_standard(model: nn.Module, chunk_size: int = 8192) -> int:
-    """Replace, in place, every :class:`DeFINEEmbedding` submodule of ``model`` by its
-    :func:`define_to_standard` table (for export / inference). Returns how many were replaced.
-    A ``model`` that is itself a DeFINEEmbedding cannot be replaced in place: use
-    :func:`define_to_standard`. Submodules reachable under several names (shared embeddings)
-    get one shared replacement."""
-    if isinstance(model, DeFINEEmbedding):
-        raise TypeError("model is itself a DeFINEEmbedding; use define_to_standard(model)")
-    replaced = {}
-    for parent in list(model.modules()):
-        # _modules, not named_children(): the latter skips a second name of a shared child
-        for name, child in list(parent._modules.items()):
-            if isinstance(child, DeFINEEmbedding):
-                if id(child) not in replaced:
-                    replaced[id(child)] = define_to_standard(child, chunk_size)
-                setattr(parent, name, replaced[id(child)])
-    return len(replaced)

@@ -94,6 +94,11 @@ class EmbeddingOptions:
         default=0, metadata={"help": "define: project the map output n -> P (Linear, LayerNorm, activation, dropout) "
                                      "before the levels, whose skip links then carry the projection, as the "
                                      "authors' unit (P = d/2 there); 0 (default) feeds the map output itself"})
+    define_eval_cache: str = field(
+        default="auto", metadata={"help": "define: in evaluation without gradients (fairseq-generate, fairseq-eval-lm, "
+                                          "validation), replace the unit by its V x d table once the vectors "
+                                          "computed since training reach V ('auto'), or never ('never': saves "
+                                          "the table's memory)"})
     # slim embeddings (Li et al. 2018)
     slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "
