@@ -114,14 +114,13 @@ def test_bad_choice_names_the_flag():
 def test_generate_same_translations_with_and_without_the_table(multi30k_bin, tmp_path):
     run_cli("fairseq-train", multi30k_bin, "--user-dir", USER_DIR, "--arch", "compact_transformer",
             "--share-all-embeddings", *DEFINE_SMALL, *MT_COMMON, "--save-dir", tmp_path)
-    outs = {}  # 5 batches of 21 calls: their work adds up to more than the 2,504-word dictionary
+    ckpt, outs = tmp_path / "checkpoint_last.pt", {}  # 5 batches of 21 calls: more work than the 2,504-word table
     for mode in ("auto", "never"):
-        out = run_cli("fairseq-generate", multi30k_bin, "--user-dir", USER_DIR, "--path", tmp_path / "checkpoint_last.pt",
-                      "--beam", 5, "--batch-size", 8, "--max-len-a", 0,
-                      "--max-len-b", 20, "--min-len", 20,
-                      "--model-overrides", repr({"define_eval_cache": mode}))
-        outs[mode] = out
-    built = [bool(re.search(r"DeFINEEmbedding: evaluation computed [0-9,]+ vectors", o.stdout + o.stderr)) for o in outs.values()]
+        outs[mode] = run_cli("fairseq-generate", multi30k_bin, "--user-dir", USER_DIR, "--path", ckpt, "--beam", 5,
+                             "--batch-size", 8, "--max-len-a", 0, "--max-len-b", 20, "--min-len", 20,
+                             "--model-overrides", repr({"define_eval_cache": mode}))
+    said = r"DeFINEEmbedding: evaluation computed [0-9,]+ vectors"
+    built = [bool(re.search(said, o.stdout + o.stderr)) for o in outs.values()]
     assert built == [True, False]
     hyps = {m: [line.split("\t") for line in o.stdout.splitlines() if line.startswith("H-")] for m, o in outs.items()}
     assert len(hyps["auto"]) == 40 and [h[2] for h in hyps["auto"]] == [h[2] for h in hyps["never"]]

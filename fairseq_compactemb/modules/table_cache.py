@@ -50,6 +50,7 @@ class EvalTableCache:
         self._cache_auto = False   # built by the auto rule (used under no_grad only, dropped silently)
         self._eval_vectors = 0     # vectors computed in eval mode since the last train() / drop
         self._eval_calls = 0       # ... in this many calls
+        self._table_announced = False
 
     def _parameter_key(self):
         # identity + in-place version counter of every parameter: changes on optimizer steps,
@@ -82,9 +83,11 @@ class EvalTableCache:
         if self._eval_vectors + CALL_COST * self._eval_calls >= self.num_embeddings:
             table = self.cache_table()
             self._cache_auto = True
-            logger.info(f"{type(self).__name__}: evaluation computed {self._eval_vectors:,} vectors in "
-                        f"{self._eval_calls:,} calls since training; looking them up in the {table.size(0):,} x "
-                        f"{table.size(1)} table from now on")
+            # said once per module: fairseq's validation rebuilds it after every epoch of training
+            log = logger.debug if self._table_announced else logger.info
+            self._table_announced = True
+            log(f"{type(self).__name__}: evaluation computed {self._eval_vectors:,} vectors in {self._eval_calls:,} "
+                f"calls since training; looking them up in the {table.size(0):,} x {table.size(1)} table from now on")
 
     def cache_table(self, chunk_size: int = 8192) -> torch.Tensor:
         """Compute the table and use it as a lookup table while in eval mode. Refused in
