@@ -102,9 +102,9 @@ class DeFINEEmbedding(EvalTableCache, CompactInputEmbedding):
 
     Inference table (:mod:`.table_cache`): the vectors are context-free, so in eval mode the
     whole ``V x d`` table replaces the unit: built on request by :meth:`cache_table`, or by itself
-    (``eval_cache="auto"``, the default) once evaluation without autograd has computed ``V``
-    vectors since the last ``.train()``, as decoding soon does. ``"never"`` keeps it off. A table
-    is never used in training and never after a parameter changed.
+    (``eval_cache="auto"``, the default) once the work evaluation without autograd has spent on
+    the unit since the last ``.train()`` reaches the table's cost, as decoding soon does.
+    ``"never"`` keeps it off. A table is never used in training and never after a parameter changed.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,

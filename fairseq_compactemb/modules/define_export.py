@@ -3,8 +3,8 @@
 A DeFINE vector does not depend on its context, so after training the whole unit (map, expand,
 reduce) is one lookup table: :func:`define_to_standard` computes it as a :class:`StandardEmbedding`
 (an exact inference-time replacement), :func:`replace_define_with_standard` swaps it into a model
-in place. ``fairseq_compactemb.compress`` and the eval-time cache build on the same table
-(:meth:`DeFINEEmbedding.compute_table`).
+in place. The evaluation-time table (:mod:`.table_cache`) is the same computation
+(:meth:`DeFINEEmbedding.compute_table`), kept inside the unit.
 """
 import torch
 from torch import nn

@@ -3,7 +3,8 @@
 A DeFINE vector depends on its token id alone, so in evaluation the whole ``V x d`` table can
 be computed once and every later call becomes one ``F.embedding`` lookup. Decoding is where this
 matters: ``fairseq-generate`` embeds one token per hypothesis per step, and running the unit's
-levels for those few ids costs far more than the lookup (see ``examples/wmt14_en_de/README.md``).
+levels for those few ids costs far more than the lookup (measured in README.md, "DeFINE decodes
+from a table").
 
 Two ways in:
 
