@@ -112,17 +112,38 @@ def test_bad_choice_names_the_flag():
 
 
 def test_generate_same_translations_with_and_without_the_table(multi30k_bin, tmp_path):
-    run_cli("fairseq-train", multi30k_bin, "--user-dir", USER_DIR, "--arch", "compact_transformer",
-            "--share-all-embeddings", *DEFINE_SMALL, *MT_COMMON, "--save-dir", tmp_path)
+    # validation on the 400 training pairs too: work enough for a table, which a training run must not build
+    train = run_cli("fairseq-train", multi30k_bin, "--user-dir", USER_DIR, "--arch", "compact_transformer",
+                    "--share-all-embeddings", *DEFINE_SMALL, *MT_COMMON, "--valid-subset", "valid,train",
+                    "--save-dir", tmp_path)
+    said = r"DeFINEEmbedding: evaluation computed [0-9,]+ vectors"
+    assert "valid on 'train' subset" in train.stdout + train.stderr
+    assert not re.search(said, train.stdout + train.stderr)
     ckpt, outs = tmp_path / "checkpoint_last.pt", {}  # 5 batches of 21 calls: more work than the 2,504-word table
     for mode in ("auto", "never"):
         outs[mode] = run_cli("fairseq-generate", multi30k_bin, "--user-dir", USER_DIR, "--path", ckpt, "--beam", 5,
                              "--batch-size", 8, "--max-len-a", 0, "--max-len-b", 20, "--min-len", 20,
                              "--model-overrides", repr({"define_eval_cache": mode}))
-    said = r"DeFINEEmbedding: evaluation computed [0-9,]+ vectors"
     built = [bool(re.search(said, o.stdout + o.stderr)) for o in outs.values()]
     assert built == [True, False]
     hyps = {m: [line.split("\t") for line in o.stdout.splitlines() if line.startswith("H-")] for m, o in outs.items()}
     assert len(hyps["auto"]) == 40 and [h[2] for h in hyps["auto"]] == [h[2] for h in hyps["never"]]
     for a, b in zip(hyps["auto"], hyps["never"]):
         assert float(a[1]) == pytest.approx(float(b[1]), abs=2e-4)
+
+
+def test_not_built_while_the_parameters_hold_gradients():
+    """A training run's validation (fairseq-train: the last step's gradients are still there) keeps
+    the unit: no table rebuilt every epoch beside the optimizer's state, validation as before."""
+    emb = make_emb()
+    emb(torch.arange(V)).sum().backward()
+    emb.eval()
+    with torch.no_grad():
+        for _ in range(3):
+            emb(torch.arange(V))
+    assert not emb.is_cached
+    for p in emb.parameters():
+        p.grad = None  # as zero_grad(set_to_none=True): nothing trains it any more
+    with torch.no_grad():
+        emb(torch.arange(V))
+    assert emb.is_cached

@@ -103,7 +103,8 @@ class DeFINEEmbedding(EvalTableCache, CompactInputEmbedding):
     Inference table (:mod:`.table_cache`): the vectors are context-free, so in eval mode the
     whole ``V x d`` table replaces the unit: built on request by :meth:`cache_table`, or by itself
     (``eval_cache="auto"``, the default) once the work evaluation without autograd has spent on
-    the unit since the last ``.train()`` reaches the table's cost, as decoding soon does.
+    the unit since the last ``.train()`` reaches the table's cost, as decoding soon does (not in
+    a training run's validation).
     ``"never"`` keeps it off. A table is never used in training and never after a parameter changed.
     """
 

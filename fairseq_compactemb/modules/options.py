@@ -95,10 +95,11 @@ class EmbeddingOptions:
                                      "before the levels, whose skip links then carry the projection, as the "
                                      "authors' unit (P = d/2 there); 0 (default) feeds the map output itself"})
     define_eval_cache: str = field(
-        default="auto", metadata={"help": "define: in evaluation without gradients (fairseq-generate, fairseq-eval-lm, "
-                                          "validation), replace the unit by its V x d table once the work spent "
-                                          "on it since training reaches the table's cost ('auto'), or never "
-                                          "('never': saves the table's memory)"})
+        default="auto", metadata={"help": "define: in evaluation without gradients (fairseq-generate, "
+                                          "fairseq-interactive, fairseq-eval-lm; not a training run's "
+                                          "validation), replace the unit by its V x d table once the work "
+                                          "spent on it since training reaches the table's cost ('auto'), or "
+                                          "never ('never': saves the table's memory)"})
     # slim embeddings (Li et al. 2018)
     slim_subvectors: Optional[int] = field(
         default=None, metadata={"help": "slim: K sub-vectors per word (must divide the dimension; "

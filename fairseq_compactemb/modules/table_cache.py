@@ -11,9 +11,12 @@ Two ways in:
 * :meth:`EvalTableCache.cache_table` builds the table on request (eval mode only) and uses it
   whenever the module is in eval mode.
 * ``eval_cache="auto"`` (``--define-eval-cache``, the default) builds it by itself, under
-  ``torch.no_grad()`` in eval mode (what ``fairseq-generate``, ``fairseq-eval-lm`` and fairseq's
-  validation do), once the work spent on the unit since the last ``.train()`` reaches what the
-  table costs, ``V`` vectors. A call for ``U`` distinct ids counts ``U + CALL_COST`` vectors: the
+  ``torch.no_grad()`` in eval mode (what ``fairseq-generate``, ``fairseq-interactive`` and
+  ``fairseq-eval-lm`` do), once the work spent on the unit since the last ``.train()`` reaches
+  what the table costs, ``V`` vectors. Not while the unit's parameters hold gradients, i.e. in
+  the validation of a training run: there the table would be rebuilt after every epoch, its
+  ``V x d`` numbers would sit beside the optimizer's state, and validation would no longer be
+  computed as the runs before this rule computed it. A call for ``U`` distinct ids counts ``U + CALL_COST`` vectors: the
   unit's dozen small operations cost about as much per call as 32 more vectors (one thread, AMD
   EPYC, n = 64, k = 512, d = 256: 0.88 ms for 1 id, 1.76 ms for 100, 47 us a vector in the whole
   table), which is what a decoding step of a few ids pays. This "rent until you have paid the
@@ -79,12 +82,14 @@ class EvalTableCache:
         the table once the calls in eval mode (without autograd) add up to ``V`` vectors' work."""
         if self.training or self.eval_cache != "auto" or torch.is_grad_enabled():
             return
+        if any(p.grad is not None for p in self.parameters()):  # a training run's validation (docstring)
+            return
         self._eval_calls += 1
         self._eval_vectors += count
         if self._eval_vectors + CALL_COST * self._eval_calls >= self.num_embeddings:
             table = self.cache_table()
             self._cache_auto = True
-            # said once per module: fairseq's validation rebuilds it after every epoch of training
+            # said once per module (a hub user may go back and forth between train() and eval())
             log = logger.debug if self._table_announced else logger.info
             self._table_announced = True
             log(f"{type(self).__name__}: evaluation computed {self._eval_vectors:,} vectors in {self._eval_calls:,} "
