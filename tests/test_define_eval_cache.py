@@ -1,7 +1,8 @@
 """DeFINE's inference table built by itself (``--define-eval-cache auto``, ``modules/table_cache.py``):
-built once evaluation without autograd has computed V vectors, equal to the unit's own vectors,
-never used in training or while autograd records, dropped on .train() and on new weights, and the
-same translations through the real fairseq-generate with the table on and off."""
+built once evaluation without autograd has done V vectors' work (distinct ids + a per-call
+overhead), equal to the unit's own vectors, never used in training or while autograd records, not
+built in a training run's validation, dropped on .train() and on new weights, and the same
+translations through the real fairseq-generate with the table on and off."""
 import re
 import warnings
 
