@@ -276,27 +276,29 @@ def part_generate(mode: str, threads: int, table) -> dict:
               s["ffn"], "--encoder-attention-heads", s["heads"], "--decoder-attention-heads", s["heads"]]
     define = ["--arch", "compact_transformer", "--tie-input-output", "--input-embedding", "define",
               "--define-map-dim", max(s["dim"] // 4, 8), "--define-expand-dim", 2 * s["dim"], "--define-levels", 3]
-    # name: (training flags, the checkpoint's key, generation flags)
-    contenders = {"fairseq transformer": (["--arch", "transformer", "--share-decoder-input-output-embed"], 0, []),
-                  "ours compact_transformer": (["--arch", "compact_transformer", "--tie-input-output"], 1, []),
-                  "ours + DeFINE input, table (auto)": (define, 2, []),
-                  "ours + DeFINE input, unit every step": (define, 2, ["--model-overrides",
-                                                                        "{'define_eval_cache': 'never'}"])}
+    # name: (training flags, generation flags); contenders with the same training flags share a checkpoint
+    contenders = {"fairseq transformer": (["--arch", "transformer", "--share-decoder-input-output-embed"], []),
+                  "ours compact_transformer": (["--arch", "compact_transformer", "--tie-input-output"], []),
+                  "ours + DeFINE input, table (auto)": (define, []),
+                  "ours + DeFINE input, unit every step": (define, ["--model-overrides",
+                                                                   "{'define_eval_cache': 'never'}"])}
     with tempfile.TemporaryDirectory(prefix="compactemb-bench-") as work:
         data = mt_data(work, s["vocab"], s["sentences"], s["length"])
-        ckpts, params = {}, {}
-        for flags, key, _ in contenders.values():
-            if key not in ckpts:
-                ckpts[key], params[key] = checkpoint(data, os.path.join(work, f"ckpt{key}"), common + flags, threads)
+        trained = {}  # training flags -> (checkpoint path, parameter count)
+        for flags, _ in contenders.values():
+            if str(flags) not in trained:
+                save_dir = os.path.join(work, f"ckpt{len(trained)}")
+                trained[str(flags)] = checkpoint(data, save_dir, common + flags, threads)
         names = list(contenders)
-        params = {name: params[contenders[name][1]] for name in names}
+        ckpts = {name: trained[str(flags)][0] for name, (flags, _) in contenders.items()}
+        params = {name: trained[str(flags)][1] for name, (flags, _) in contenders.items()}
         if params[names[0]] != params[names[1]]:
             raise RuntimeError(f"unequal sizes: {params}")
-        cmds = {name: [cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--path", ckpts[key],
+        cmds = {name: [cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
                        "--gen-subset", "valid", "--beam", 4, "--batch-size", 32, "--max-len-a", 0,
                        "--max-len-b", s["length"], "--min-len", s["length"], "--quiet",
                        "--required-batch-size-multiple", 1, "--num-workers", 0, *extra]
-                for name, (_, key, extra) in contenders.items()}
+                for name, (_, extra) in contenders.items()}
         rates = interleaved_cli(cmds, r"Translated [0-9,]+ sentences \([0-9,]+ tokens\) in [0-9.]+s "
                                       r"\(([0-9.]+) sentences/s", s["repeats"], threads)
     sps = {k: statistics.median(v) for k, v in rates.items()}

@@ -69,8 +69,8 @@ class EvalTableCache:
             return None
         if self._cache_key != self._parameter_key():
             if not self._cache_auto:
-                warnings.warn("DeFINE: the parameters changed since cache_table(); the cached table "
-                              "is dropped (call cache_table() again to re-enable the lookup)")
+                warnings.warn(f"{type(self).__name__}: the parameters changed since cache_table(); the cached "
+                              "table is dropped (call cache_table() again to re-enable the lookup)")
             self.clear_cache()
             return None
         if self._cache_auto and torch.is_grad_enabled():  # built without autograd: gradients need the unit
