@@ -74,6 +74,10 @@ def test_wmt_define_preset_is_the_authors_unit_shared_and_tied_to_the_map_table(
     define = count_parameters(build_for_vocab("compact_transformer_wmt_en_de_define", 37_000, flags))
     base = count_parameters(build_for_vocab("compact_transformer_wmt_en_de", 37_000, flags + ["--tie-input-output"]))
     assert define == 50_242_400 and base == 63_082_496  # the counts the docstring and README state
+    # the authors' translation sharing (map table only): the count the docstring and README state
+    share_map = count_parameters(build_for_vocab("compact_transformer_wmt_en_de_define", 37_000,
+                                                 flags + ["--define-share", "map"]))
+    assert share_map == 51_544_768
     # a flag the user gives wins over the preset's value
     m = build_for_vocab("compact_transformer_wmt_en_de_define", 1_000, flags + ["--define-map-dim", "64"], meta=False)
     assert tuple(m.encoder.embed_tokens.map_layer.weight.shape) == (1_000, 64)
