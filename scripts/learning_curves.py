@@ -4,6 +4,10 @@ while still falling, and does the gap between two rows close with training?
 
     python scripts/learning_curves.py examples/ptb_awd_define/results/{awd,awd-define-authors}.log \\
         --out curves.png [--title TEXT]
+    python scripts/learning_curves.py ROW_A.log ROW_B.log --table 1,4,8,16,25
+
+``--table`` prints the curves as a markdown table at the given epochs (by default the first, the
+last and three between) and, for every row after the first, its gap to the first row in percent.
 
 Reads fairseq-train logs (a kept ``examples/<recipe>/results/<row>.log`` or a work folder's
 ``logs/train.<row>.log``; the row is the file name without ``train.`` and ``.log``) and plots the
@@ -63,12 +67,50 @@ def plot_curves(curves: Dict[str, List[Tuple[int, float]]], path: Path, title: s
     return True
 
 
+def default_epochs(curves: Dict[str, List[Tuple[int, float]]]) -> List[int]:
+    """The first and last epoch any row logged and three evenly spaced between."""
+    epochs = sorted({e for c in curves.values() for e, _ in c})
+    if len(epochs) <= 5:
+        return epochs
+    first, last = epochs[0], epochs[-1]
+    return sorted({first, last} | {round(first + (last - first) * i / 4) for i in (1, 2, 3)})
+
+
+def markdown_table(curves: Dict[str, List[Tuple[int, float]]], epochs: List[int]) -> str:
+    """``| epoch | e1 | e2 ...`` then one line per row (``-`` where it logged no such epoch) and,
+    for every row after the first, its relative gap to the first row at each epoch."""
+    by_row = {row: dict(c) for row, c in curves.items()}
+    lines = ["| epoch | " + " | ".join(str(e) for e in epochs) + " |",
+             "|---|" + "---:|" * len(epochs)]
+    for row, values in by_row.items():
+        lines.append(f"| `{row}` | " + " | ".join(f"{values[e]:.2f}" if e in values else "-" for e in epochs) + " |")
+    first_row, first = next(iter(by_row.items()))
+    for row, values in list(by_row.items())[1:]:
+        gaps = [f"{100 * (values[e] / first[e] - 1):+.1f}%" if e in values and e in first else "-" for e in epochs]
+        lines.append(f"| `{row}` vs `{first_row}` | " + " | ".join(gaps) + " |")
+    return "\n".join(lines)
+
+
+def parse_epochs(text: str) -> List[int]:
+    try:
+        epochs = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        epochs = []
+    if not epochs or min(epochs) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of epochs; give e.g. --table 1,4,8,16")
+    return epochs
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("logs", nargs="+", type=Path, help="fairseq-train logs, one per row")
-    p.add_argument("--out", type=Path, required=True, help="the figure (.png)")
+    p.add_argument("--out", type=Path, help="the figure (.png)")
     p.add_argument("--title", default="validation perplexity per epoch")
+    p.add_argument("--table", nargs="?", const="default", type=lambda t: t if t == "default" else parse_epochs(t),
+                   help="print a markdown table at these epochs (comma-separated; default: first, last, 3 between)")
     args = p.parse_args(argv)
+    if args.out is None and args.table is None:
+        p.error("nothing to do: give --out FIGURE.png, --table [EPOCHS], or both")
     curves = {}
     for log in args.logs:
         if not log.is_file():
@@ -76,9 +118,13 @@ def main(argv=None):
         curves[row_name(log)] = valid_curve(log.read_text(errors="replace"))
         print(f"{row_name(log)}: " + (", ".join(f"{e}:{v:.2f}" for e, v in curves[row_name(log)])
                                       or "no validation lines"))
-    if not plot_curves(curves, args.out, args.title):
+    if not any(curves.values()):
         sys.exit("learning_curves.py: no \"valid on 'valid' subset\" line in any log: nothing to plot")
-    print(f"wrote {args.out}")
+    if args.table is not None:
+        print(markdown_table(curves, default_epochs(curves) if args.table == "default" else args.table))
+    if args.out is not None:
+        plot_curves(curves, args.out, args.title)
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

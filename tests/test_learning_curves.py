@@ -35,6 +35,24 @@ def test_curve_of_a_real_run_resumed_in_the_same_log(tiny_bin, tmp_path):
     assert out.stat().st_size > 1000
 
 
+def test_table_gives_each_rows_values_and_its_gap_to_the_first_row(tmp_path, capsys):
+    curves = {"a": [(1, 200.0), (2, 100.0), (3, 50.0)], "b": [(1, 220.0), (2, 90.0)]}
+    table = learning_curves.markdown_table(curves, [1, 3])
+    assert table.splitlines() == ["| epoch | 1 | 3 |", "|---|---:|---:|", "| `a` | 200.00 | 50.00 |",
+                                  "| `b` | 220.00 | - |", "| `b` vs `a` | +10.0% | - |"]
+    assert learning_curves.default_epochs({"a": [(e, 1.0) for e in range(1, 26)]}) == [1, 7, 13, 19, 25]
+    assert learning_curves.default_epochs(curves) == [1, 2, 3]
+    # the command line: logs in, the table printed (no figure asked for, none written)
+    logs = []
+    for row, curve in curves.items():
+        logs.append(tmp_path / f"train.{row}.log")
+        logs[-1].write_text("".join(f"x | valid | epoch {e:03d} | valid on 'valid' subset | loss 1 | ppl {p} | wps 1\n"
+                                    for e, p in curve))
+    learning_curves.main([str(x) for x in logs] + ["--table", "2"])
+    assert capsys.readouterr().out.splitlines()[-3:] == ["| `a` | 100.00 |", "| `b` | 90.00 |", "| `b` vs `a` | -10.0% |"]
+    assert not list(tmp_path.glob("*.png"))
+
+
 def test_cli_errors_are_one_line(tmp_path):
     script = str(REPO / "scripts" / "learning_curves.py")
     missing = subprocess.run([sys.executable, script, str(tmp_path / "nope.log"), "--out", str(tmp_path / "c.png")],
@@ -45,6 +63,9 @@ def test_cli_errors_are_one_line(tmp_path):
     proc = subprocess.run([sys.executable, script, str(empty), "--out", str(tmp_path / "c.png")],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "nothing to plot" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    for flags, says in ((["--table", "1,x"], "--table: '1,x' is not a list of epochs"), ([], "nothing to do")):
+        bad = subprocess.run([sys.executable, script, str(empty)] + flags, capture_output=True, text=True)
+        assert bad.returncode == 2 and says in bad.stderr.strip().splitlines()[-1]
 
 
 def test_save_row_keeps_every_validation_line(tmp_path):
