@@ -59,7 +59,7 @@ STREAM_B="ptb_slim:sm300-1of8 ptb_slim:sm300-1of32 ptb_slim:sm300-1of4 wmt14_en_
           wmt14_en_de:base-define-authors-nodrop wmt14_en_de:base-define
           wmt14_en_de:base-define-share-map wmt14_en_de:base-define-authors-nodrop-25 wmt14_en_de:base-define-authors-proj wmt14_en_de:base-define-authors wmt14_en_de:base-define-authors-untied wmt14_en_de:base-out-n wmt14_en_de:base-untied
           wmt14_en_de:define-reduce-authors wmt14_en_de:define-dropout
-          wmt14_en_de:define-widths-authors wmt14_en_de:define-level-norm-shared wmt14_en_de:define-init-xavier
+          wmt14_en_de:define-widths-authors wmt14_en_de:define-level-norm-shared wmt14_en_de:define-init-xavier wmt14_en_de:base-define-authors-nodrop-25-seed2
           wikitext103_adaptive:adp-t wikitext103_adaptive:adp wikitext103_adaptive:asm ptb_awd_define:awd
           ptb_awd_define:awd-define-authors ptb_awd_define:awd-out-n ptb_awd_define:awd-define-untied ptb_awd_define:awd-untied
           ptb_awd_define:awd-define ptb_awd_define:define-reduce-authors

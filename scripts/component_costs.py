@@ -65,6 +65,8 @@ COMPONENTS: Dict[str, Pairs] = {
          "base-define-share-map", "base-define-authors-nodrop-25"),
         ("the authors' input projection n -> d/2 before the levels (default unit, 25 epochs)",
          "base-define-authors-proj", "base-define-authors-nodrop-25"),
+        ("a second training run, seed 2 against 1 (the default unit, 25 epochs: what chance moves)",
+         "base-define-authors-nodrop-25-seed2", "base-define-authors-nodrop-25"),
         ("25 -> 60 epochs (the default DeFINE unit)", "base-define-authors-nodrop", "base-define-authors-nodrop-25"),
         ("the paper's design, the default unit (the authors' without dropout), against the standard model",
          "base-define-authors-nodrop", "base"),

@@ -81,7 +81,8 @@ EXPERIMENTS = [
     ("5a. Multi30k EN-DE, 2+2-layer d=256 transformer: standard (tied) vs DeFINE embeddings (60-epoch cap; "
      "the DeFINE ablation rows 25)",
      "wmt14_en_de", ["base", "base-define", "base-define-authors", "base-define-authors-nodrop", "base-out-n", "base-untied", "base-define-authors-untied",
-                     "base-define-share-map", "base-define-authors-nodrop-25", "base-define-authors-proj", *DEFINE_PARTS, "base-define-long"], "reduced_multi30k.png",
+                     "base-define-share-map", "base-define-authors-nodrop-25", "base-define-authors-proj", *DEFINE_PARTS,
+                     "base-define-authors-nodrop-25-seed2", "base-define-long"], "reduced_multi30k.png",
      "DeFINE: fewer parameters, similar BLEU",
      "define_mt"),
     ("5b. Multi30k n-best reranking with a normal and a slim (1/8 in + out) German LSTM LM",

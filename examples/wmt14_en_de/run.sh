@@ -105,6 +105,14 @@ if want base-define-authors-proj; then
         --tie-input-output "${ABLATION[@]}"
     generate base-define-authors-proj "$BIN" "${SCORE[@]}"
 fi
+# the ablation's reference trained again with another seed (reduced scale only; the last --seed
+# wins): how far BLEU and perplexity move between two runs of one unit, the yardstick for every
+# 25-epoch comparison (one seed per row; BLEU ranks these units differently on test and valid)
+if [ "$REDUCED" = 1 ] && want base-define-authors-nodrop-25-seed2; then
+    train base-define-authors-nodrop-25-seed2 "$BIN" "${TRAIN[@]}" "${DEFINE[@]}" "${DEFINE_DEFAULT[@]}" \
+        --tie-input-output "${ABLATION[@]}" --seed 2
+    generate base-define-authors-nodrop-25-seed2 "$BIN" "${SCORE[@]}"
+fi
 # base-define-authors-nodrop hit the 60-epoch cap one epoch after its best validation, where base
 # stopped by --patience at epoch 41: the same row with the cap at 150 (reduced scale only), so that
 # --patience ends it too
