@@ -191,6 +191,16 @@ generate() {
     bleu="$(echo "$line" | sed -E 's/.*BLEU = ([0-9.]+).*/\1/')"
     echo "[$row] $line"
     printf "%s\tBLEU\t%s\n" "$row" "$bleu" >> "$WORK/results.tsv"
+    keep_translations "$row"
+}
+
+# keep_translations ROW: the row's translations (fairseq-generate's D- lines: detokenised, one per
+# test sentence, in the test set's order) as WORK/logs/hyp.ROW.txt; save_row.sh keeps them with the
+# row, so two rows can be compared sentence by sentence (sacrebleu --paired-bs against the test
+# set's raw target file) after their checkpoints are gone
+keep_translations() {
+    local log="$WORK/logs/generate.$1.log"
+    { grep -P "^D-\d+\t" "$log" || true; } | sort -t- -k2,2n | cut -f3 > "$WORK/logs/hyp.$1.txt"
 }
 
 # The DeFINE unit as its authors' code builds it (examples/ptb_awd_define/README.md, "DeFINE as

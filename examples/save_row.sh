@@ -2,8 +2,9 @@
 # Keep a finished reduced-scale row in the repository (the work folder lives outside it):
 #   bash examples/save_row.sh RECIPE ROW WORK [--commit]
 # copies WORK/results.tsv to examples/RECIPE/results/ROW.tsv and the row's commands and last
-# log lines to examples/RECIPE/results/ROW.log; scripts/reduced_report.py reads these files.
-# --commit: commit these two files at once, and nothing else (git commit --only: what else is
+# log lines to examples/RECIPE/results/ROW.log (and a translation row's test translations to
+# ROW.hyp); scripts/reduced_report.py reads these files.
+# --commit: commit these files at once, and nothing else (git commit --only: what else is
 # staged stays staged), since a session can stop at any moment and only commits last.
 set -euo pipefail
 if [ $# -lt 3 ] || { [ $# -eq 4 ] && [ "$4" != --commit ]; } || [ $# -gt 4 ]; then
@@ -43,9 +44,14 @@ esac
             | grep -vE "valid on 'valid' subset|\| fairseq_cli\.train \| \{|:\{'_name'" | tail -n 30 | cut -c1-400 || true
     done
 } > "$dest/$row.log"
-echo "saved $dest/$row.tsv and $dest/$row.log"
+files=("$dest/$row.tsv" "$dest/$row.log")
+# a translation row's test translations, in sentence order (examples/common.sh keep_translations)
+if [ -s "$work/logs/hyp.$row.txt" ]; then
+    cp "$work/logs/hyp.$row.txt" "$dest/$row.hyp"
+    files+=("$dest/$row.hyp")
+fi
+echo "saved ${files[*]}"
 if [ "$commit" = --commit ]; then
-    files=("$dest/$row.tsv" "$dest/$row.log")
     # "ppl 93.51, 18 epochs, lr floor" whatever order the results lines come in
     score="$(awk -F'\t' '$2 == "ppl" || $2 == "BLEU" {s = s $2 " " $3 ", "} $2 == "epochs" {e = $3 " epochs, "}
                          $2 == "stopped" {w = $3} END {printf "%s", s e w}' "${files[0]}")"

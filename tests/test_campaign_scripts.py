@@ -104,6 +104,30 @@ def test_save_row_commit_commits_the_two_row_files_and_nothing_else(tmp_path, lo
         "r1\tepochs\t7\nr1\tstopped\tpatience\nr1\tppl\t90.00\n"
 
 
+def test_a_translation_rows_hypotheses_are_kept_in_test_order_and_committed_with_it(tmp_path):
+    """keep_translations (examples/common.sh) writes fairseq-generate's D- lines in sentence order
+    (fairseq prints them in batch order; a D- line's score and text may hold '-'), and save_row.sh
+    keeps and commits them as ROW.hyp beside the row's two files."""
+    repo = new_repo(tmp_path / "repo")
+    script = copy_save_row(repo)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "start")
+    work = finished_work(tmp_path / "work")
+    (work / "logs" / "generate.r1.log").write_text(
+        "+ fairseq-generate bin --gen-subset test\nS-10\tsource ten\nT-10\tref ten\nH-10\t-0.5\ttok▁ens\n"
+        "D-10\t-0.5\tZehn - ein Satz\nP-10\t-0.1 -0.2\nD-2\t-1.25\tzwei\nD-0\t-0.75\tnull\n"
+        "Generate test with beam=5: BLEU = 36.72 67.7/43.8/30.6/21.4\n")
+    subprocess.run(["bash", "-c", 'set -euo pipefail; source "$1"; WORK="$2"; keep_translations r1', "bash",
+                    str(REPO / "examples" / "common.sh"), str(work)], check=True, capture_output=True, text=True)
+    assert (work / "logs" / "hyp.r1.txt").read_text() == "null\nzwei\nZehn - ein Satz\n"
+    proc = subprocess.run(["bash", str(script), "demo_recipe", "r1", str(work), "--commit"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    committed = sorted(filter(None, git(repo, "show", "--name-only", "--format=", "HEAD").split("\n")))
+    assert committed == [f"examples/demo_recipe/results/r1.{ext}" for ext in ("hyp", "log", "tsv")]
+    assert git(repo, "show", "HEAD:examples/demo_recipe/results/r1.hyp") == "null\nzwei\nZehn - ein Satz\n"
+
+
 def test_save_row_keeps_the_reranking_rows_translation_model_and_tuning_lines(tmp_path):
     """The reranking rows train nothing: their kept log holds the n-best commands (which
     translation model decoded) and the tuner's lines, without fairseq's config dump."""
