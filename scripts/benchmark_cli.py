@@ -286,12 +286,12 @@ def part_generate(mode: str, threads: int, table) -> dict:
         data = mt_data(work, s["vocab"], s["sentences"], s["length"])
         trained = {}  # training flags -> (checkpoint path, parameter count)
         for flags, _ in contenders.values():
-            if str(flags) not in trained:
+            if tuple(flags) not in trained:
                 save_dir = os.path.join(work, f"ckpt{len(trained)}")
-                trained[str(flags)] = checkpoint(data, save_dir, common + flags, threads)
+                trained[tuple(flags)] = checkpoint(data, save_dir, common + flags, threads)
         names = list(contenders)
-        ckpts = {name: trained[str(flags)][0] for name, (flags, _) in contenders.items()}
-        params = {name: trained[str(flags)][1] for name, (flags, _) in contenders.items()}
+        ckpts = {name: trained[tuple(flags)][0] for name, (flags, _) in contenders.items()}
+        params = {name: trained[tuple(flags)][1] for name, (flags, _) in contenders.items()}
         if params[names[0]] != params[names[1]]:
             raise RuntimeError(f"unequal sizes: {params}")
         cmds = {name: [cli("fairseq-generate"), data, "--user-dir", USER_DIR, "--path", ckpts[name],
