@@ -16,7 +16,7 @@ load from other processes hits all rows alike: name the CPU and the load with ev
 Language-model recipes only (the translation rows need a source side).
 
 ``--out FILE`` also keeps the figures as a TSV (``recipe:row``, seconds per update, the day and
-CPU): ``examples/<recipe>/row_pace.tsv`` is where ``scripts/reduced_report.py`` reads them, for
+CPU): ``examples/<recipe>/row_pace.tsv`` is where ``scripts/row_readings.py`` (for the report) reads them, for
 a claim about training speed whose rows ran on different machines or were resumed (their own
 wall times then do not compare).
 """

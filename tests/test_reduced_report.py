@@ -1,10 +1,13 @@
-"""``scripts/reduced_report.py``: one verdict per claim from the kept rows, missing rows never invented."""
+"""``scripts/reduced_claims.py`` and ``scripts/reduced_report.py``: one verdict per claim from the kept rows,
+missing rows never invented."""
 import sys
 
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
+import reduced_claims  # noqa: E402
 import reduced_report  # noqa: E402
+import row_readings  # noqa: E402
 
 
 def rows(**ppl):
@@ -12,7 +15,7 @@ def rows(**ppl):
 
 
 def test_compress_verdict_checks_each_goal_and_says_what_is_missing():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     assert v("compress", {}) == "not run yet"
     partial = rows(in300_std=110, cmp_io_1of8=114, io300_1of8=117.13)
     text = v("compress", partial)
@@ -34,7 +37,7 @@ def test_markdown_marks_rows_not_run_and_shows_the_papers_figure():
 
 
 def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     bleu = lambda **b: {k.replace("_", "-"): {"BLEU": str(x)} for k, x in b.items()}  # noqa: E731
     assert v("define_mt", bleu(base=30.0)) == "not run yet"
     assert v("define_mt", bleu(base_define=28.0)) == "not run yet"
@@ -47,7 +50,7 @@ def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
 
 
 def test_define_awd_verdict_takes_the_best_row_of_the_papers_design_ablation_included():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     assert v("define_awd", rows(awd=87.27)) == "not run yet"
     table = rows(awd=87.27, awd_define=126.41, awd_define_authors=118.23, define_reduce_authors=107.03)
     table["awd-define-untied"] = {"ppl": "80.0"}  # untied d-dim output: not the paper's design
@@ -65,7 +68,7 @@ def test_define_awd_verdict_takes_the_best_row_of_the_papers_design_ablation_inc
 
 
 def test_slim_io_verdict_is_per_ratio():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     assert v("slim_io", {}) == "not run yet"
     mixed = v("slim_io", rows(io300_1of8=117.13, sm300_1of8=133.64, io300_1of32=177.43, sm300_1of32=149.69))
     assert mixed.startswith("holds only in part") and "1/8: slim 117.13 vs small 133.64 (-12.4%, holds)" in mixed
@@ -74,7 +77,7 @@ def test_slim_io_verdict_is_per_ratio():
 
 
 def test_slim_input_verdict_holds_only_when_every_pair_ran_and_names_the_pairs_that_fail():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     assert v("slim_input", rows(in300_std=93.0)) == "not run yet"
     assert v("slim_input", rows(in300_std=93.0, in300_M20K=94.0)) == \
         "holds so far (SE vs NE: in300-M20K +1.1%; threshold +3%); 5 pair(s) not run yet"
@@ -91,7 +94,7 @@ def test_slim_input_verdict_holds_only_when_every_pair_ran_and_names_the_pairs_t
 
 
 def test_k_sweep_verdict_judges_the_rows_in_and_a_failure_among_them_is_final():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     assert v("k_sweep", {}) == "not run yet"
     assert v("k_sweep", rows(k10=100.0)) == "not run yet (only K=10 in)"
     assert v("k_sweep", rows(k1=110.0, k10=100.0)) == \
@@ -114,7 +117,7 @@ def test_k_sweep_verdict_judges_the_rows_in_and_a_failure_among_them_is_final():
 
 
 def test_adaptive_verdict_checks_the_chain_on_the_rows_that_ran():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
     assert v("adaptive", {}) == "not run yet"
     assert v("adaptive", rows(adp_t=120.0)) == "not run yet (only ADP-T 120.00 in)"
     # SM (the ~20 h row) missing: the rest of the chain is judged, SM named as missing
@@ -134,7 +137,7 @@ def test_adaptive_verdict_checks_the_chain_on_the_rows_that_ran():
 def test_adaptive_verdict_checks_parameters_and_seconds_per_update_against_sm():
     """Table 3's other half: fewer parameters than SM and faster training, timed only against an
     SM row that ran on the same CPU."""
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
 
     def table(**rows):  # name -> (ppl, params, train_s, updates, ran)
         return {r.replace("_", "-"): dict(ppl=str(p), params=str(n), train_s=str(s), updates=str(u), ran=c)
@@ -176,7 +179,7 @@ def test_adaptive_verdict_checks_parameters_and_seconds_per_update_against_sm():
 
 
 def test_rerank_verdict_is_inconclusive_when_the_normal_lm_adds_nothing():
-    v = reduced_report.verdict
+    v = reduced_claims.verdict
 
     def bleu(**b):
         return {k.replace("_", "-"): {"BLEU": str(x)} for k, x in b.items()}
@@ -193,11 +196,11 @@ def test_rerank_verdict_is_inconclusive_when_the_normal_lm_adds_nothing():
 def test_summary_gives_every_claim_its_verdict_in_one_table():
     tables = {"ptb_slim": rows(io300_1of8=117.13, sm300_1of8=133.64), "ptb_awd_define": rows(awd=87.27)}
     lines = reduced_report.summary(tables).splitlines()
-    assert len(lines) == 2 + len(reduced_report.EXPERIMENTS)
+    assert len(lines) == 2 + len(reduced_claims.EXPERIMENTS)
     assert lines[0] == "| experiment | claim (paper) | verdict, reduced scale |"
     by_name = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
     assert by_name["2a. slim input + output vs a smaller LSTM, PTB"].endswith(
-        "| " + reduced_report.verdict("slim_io", tables["ptb_slim"]) + " |")
+        "| " + reduced_claims.verdict("slim_io", tables["ptb_slim"]) + " |")
     assert "holds at the measured ratios (1/8: slim 117.13 vs small 133.64" in by_name["2a. slim input + output vs a smaller LSTM, PTB"]
     assert by_name["4. DeFINE, AWD-LSTM on PTB"].endswith("| not run yet |")
     assert by_name["3. adaptive input and softmax, WikiText-2"].endswith("| not run yet |")
@@ -268,7 +271,7 @@ def test_component_costs_compare_each_row_with_the_row_it_differs_from():
     assert "| 38.47 vs 38.89 | -0.42 | - |" in cc.costs_markdown([("tying", "base", "base-untied")], bleu, "BLEU")
     # every pair of the DeFINE experiments names rows that the report lists for that experiment
     for kind, pairs in cc.COMPONENTS.items():
-        listed = next(rows for _, _, rows, _, _, k in reduced_report.EXPERIMENTS if k == kind)
+        listed = next(rows for _, _, rows, _, _, k in reduced_claims.EXPERIMENTS if k == kind)
         assert {r for _, a, b in pairs for r in (a, b)} <= set(listed), kind
 
 
@@ -283,7 +286,7 @@ def test_every_row_names_the_day_and_cpu_it_ran_on_from_its_kept_log(tmp_path):
     (results / "d.log").write_text("+ fairseq-train --save-dir saved 2026-12-01 00:00 UTC on X\n+ fairseq-eval-lm ...\n"
                                    "# ptb_slim row d, work folder /w, saved 2026-12-02 10:20 UTC on AMD EPYC\n")
     tables = {"ptb_slim": {"a": {"ppl": "90"}, "b": {"ppl": "91"}, "c": {"ppl": "92"}, "d": {"ppl": "93"}}}
-    reduced_report.add_ran_on(tables, tmp_path)
+    row_readings.add_ran_on(tables, tmp_path)
     ran = {row: fields["ran"] for row, fields in tables["ptb_slim"].items()}
     assert ran == {"a": "2026-12-06, Intel Xeon Platinum 8481C @ 2.70GHz", "b": "not recorded", "c": "not kept yet",
                    "d": "2026-12-02, AMD EPYC"}
@@ -310,7 +313,7 @@ def test_kept_logs_are_read_again_for_why_a_row_stopped_and_its_resumed_training
                                                    valid.format("10:10:00", 1, 5.0, 5.0), "done training in 600.0 seconds"]))
     tables = {"wmt14_en_de": {r: {"stopped": "epoch cap", "train_s": "1800"} for r in ("capped", "untimed")}}
     tables["wmt14_en_de"]["single"] = {"stopped": "epoch cap", "train_s": "603"}
-    reduced_report.add_log_readings(tables, tmp_path)
+    row_readings.add_log_readings(tables, tmp_path)
     got = tables["wmt14_en_de"]
     assert got["capped"]["stopped"].startswith("epoch cap, still improving (best validation 1 before the last")
     assert got["capped"]["train_s"] == str(20 * 60 + 30 * 60)
@@ -322,7 +325,7 @@ def test_kept_logs_are_read_again_for_why_a_row_stopped_and_its_resumed_training
 def test_baselines_give_the_gap_to_the_paper_only_where_the_model_is_the_papers():
     tables = {"ptb_slim": rows(in300_std=93.0), "ptb_awd_define": rows(awd=87.27)}
     lines = reduced_report.baselines(tables).splitlines()
-    assert len(lines) == 2 + len(reduced_report.BASELINES)
+    assert len(lines) == 2 + len(reduced_claims.BASELINES)
     slim = next(line for line in lines if "| in300-std |" in line)
     assert "| 93.00 |" in slim and "| +3.9% |" in slim and "89.54" in slim  # the same 2 x 300 model
     awd = next(line for line in lines if "| awd |" in line)

@@ -19,7 +19,7 @@ def test_flags_are_the_rows_fairseq_train_command_without_data_and_folders():
 
 
 def test_times_a_row_built_from_its_flags_and_keeps_the_figures_for_the_report(capsys, tmp_path):
-    import reduced_report
+    import row_readings
 
     out_file = tmp_path / "examples" / "ptb_slim" / "row_pace.tsv"
     out_file.parent.mkdir(parents=True)
@@ -35,7 +35,7 @@ def test_times_a_row_built_from_its_flags_and_keeps_the_figures_for_the_report(c
     assert item == "ptb_slim:in300-std" and abs(float(kept) - seconds) < 1e-3 and ran.startswith("20")
     # the report puts it into the row that ran, with the day and the CPU's short name
     tables = {"ptb_slim": {"in300-std": {"ppl": "90"}}, "ptb_awd_define": {"in300-std": {}}}
-    reduced_report.add_pace(tables, tmp_path)
+    row_readings.add_pace(tables, tmp_path)
     got = tables["ptb_slim"]["in300-std"]
     assert float(got["pace_s"]) == float(kept) and got["pace_ran"].split(", ")[0] == ran.split(", ")[0]
     assert "(R)" not in got["pace_ran"] and tables["ptb_awd_define"]["in300-std"] == {}  # another recipe's row
