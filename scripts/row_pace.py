@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchmark  # noqa: E402  (its Zipfian data, flag-built models and interleaved timing)
+import benchmark_timing  # noqa: E402  (the benchmark's interleaved timing and machine description)
+import benchmark_training  # noqa: E402  (its Zipfian data and flag-built models)
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = "/nonexistent/row_pace"  # the dry run's --work: nothing is written there
@@ -81,8 +82,8 @@ def trainer_parts(dictionary, flags: list):
     from ``flags``: the optimizer over the trainable parameters of the model and the criterion."""
     from fairseq import optim
 
-    cfg = benchmark.lm_config(flag(flags, "--arch"), flags)
-    model, criterion = benchmark.build_lm(dictionary, flag(flags, "--arch"), flags, cfg)
+    cfg = benchmark_training.lm_config(flag(flags, "--arch"), flags)
+    model, criterion = benchmark_training.build_lm(dictionary, flag(flags, "--arch"), flags, cfg)
     params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
     return (model, criterion, optim.build_optimizer(cfg.optimizer, params), float(cfg.optimization.clip_norm),
             int(cfg.optimization.update_freq[0]))
@@ -102,8 +103,8 @@ def main(argv=None) -> int:
         ap.error(f"{bad[0]!r} is not recipe:row (e.g. ptb_slim:in300-std)")
     if args.out and not args.out.parent.is_dir():  # said before the minutes of timing, not after
         ap.error(f"--out {args.out}: no folder {args.out.parent}; create it or give another path")
-    benchmark.quiet_imports()
-    dictionary = benchmark.zipf_dictionary(args.vocab)
+    benchmark_timing.quiet_imports()
+    dictionary = benchmark_training.zipf_dictionary(args.vocab)
     contenders, shapes = {}, {}
     for item in args.rows:
         flags = train_flags(*item.split(":"), args.data)
@@ -112,15 +113,15 @@ def main(argv=None) -> int:
         length = int(flag(flags, "--tokens-per-sample", 512))
         batch = int(flag(flags, "--batch-size", 0)) or max(1, int(flag(flags, "--max-tokens", 4096)) // length)
         model, criterion, optimizer, clip, freq = trainer_parts(dictionary, flags)
-        sample = benchmark.zipf_batch(dictionary, batch, length)
+        sample = benchmark_training.zipf_batch(dictionary, batch, length)
         contenders[item] = lambda m=model, c=criterion, o=optimizer, n=clip, f=freq, s=sample: update(m, c, o, n, f, s)
         shapes[item] = (batch * freq, length)
-    times = benchmark.interleaved(contenders, args.repeats)
-    cpu, threads = benchmark.machine()["cpu"], benchmark.torch.get_num_threads()
+    times = benchmark_timing.interleaved(contenders, args.repeats)
+    cpu, threads = benchmark_timing.machine()["cpu"], benchmark_timing.torch.get_num_threads()
     print(f"{cpu}, {threads} torch thread(s), V = {args.vocab:,}")
     for item, ts in times.items():
         batch, length = shapes[item]
-        print(f"{item:40s} {benchmark.med(ts):7.3f} s per update ({batch} x {length} tokens, forward, backward, "
+        print(f"{item:40s} {benchmark_timing.med(ts):7.3f} s per update ({batch} x {length} tokens, forward, backward, "
               "clipping, optimizer step)")
     if args.out:
         ran = f"{time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}"
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
                  f"# {threads} torch thread(s), {args.repeats} interleaved repeats, medians; ran {ran}"
                  + (f"; {args.note}" if args.note else ""),
                  "row\ts_per_update\tran"]
-        lines += [f"{item}\t{benchmark.med(ts):.4f}\t{ran}" for item, ts in times.items()]
+        lines += [f"{item}\t{benchmark_timing.med(ts):.4f}\t{ran}" for item, ts in times.items()]
         args.out.write_text("\n".join(lines) + "\n")
     return 0
 

@@ -85,10 +85,12 @@ def test_tiny_cli_parts_time_eval_lm_and_generate(bench, capsys):
 
 
 def test_memory_guard_skips_a_model_over_the_cap(bench, monkeypatch):
+    import benchmark_memory  # the part's own file, beside the script (on the path once it is loaded)
+
     sizes = bench.sizes_for("tiny")
     sizes.mem_cap_gb = 1e-6  # nothing fits: both configurations are reported, neither is run
-    monkeypatch.setattr(bench, "measure_in_subprocess", lambda spec: pytest.fail("must not run"))
-    mem = bench.part_memory(sizes)
+    monkeypatch.setattr(benchmark_memory, "measure_in_subprocess", lambda spec: pytest.fail("must not run"))
+    mem = benchmark_memory.part_memory(sizes)
     assert all("skipped" in r for r in mem["runs"]) and mem["param_bytes_ratio"] > 1
 
 

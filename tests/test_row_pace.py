@@ -48,16 +48,16 @@ def test_an_update_is_fairseq_trainers_whole_step(update_freq):
     move exactly as that step by hand moves a copy."""
     import copy
 
-    import benchmark
+    import benchmark_training
     import torch
 
-    benchmark.quiet_imports()
-    dictionary = benchmark.zipf_dictionary(300)
+    benchmark_training.quiet_imports()
+    dictionary = benchmark_training.zipf_dictionary(300)
     flags = row_pace.train_flags("ptb_slim", "in300-std", "/nonexistent/data")
     model, criterion, optimizer, clip, freq = row_pace.trainer_parts(dictionary, flags)
     assert clip == float(row_pace.flag(flags, "--clip-norm")) and freq == 1 and type(optimizer).__name__ == "SGD"
     by_hand = copy.deepcopy(model)
-    sample = benchmark.zipf_batch(dictionary, 2, 35)
+    sample = benchmark_training.zipf_batch(dictionary, 2, 35)
     torch.manual_seed(0)
     row_pace.update(model, criterion, optimizer, clip, update_freq, sample)
     by_hand.train()
@@ -77,10 +77,10 @@ def test_an_update_is_fairseq_trainers_whole_step(update_freq):
 
 
 def test_update_freq_is_read_from_the_rows_flags():
-    import benchmark
+    import benchmark_training
 
     flags = row_pace.train_flags("ptb_slim", "in300-std", "/nonexistent/data")
-    _, _, _, _, freq = row_pace.trainer_parts(benchmark.zipf_dictionary(300), flags + ["--update-freq", "3"])
+    _, _, _, _, freq = row_pace.trainer_parts(benchmark_training.zipf_dictionary(300), flags + ["--update-freq", "3"])
     assert freq == 3
 
 
