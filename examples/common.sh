@@ -181,17 +181,29 @@ eval_lm() {
 # generate ROW DATA-BIN ARGS...: fairseq-generate --scoring sacrebleu, records BLEU.
 # --required-batch-size-multiple 1: with fairseq's default of 8, batch_by_size silently drops a
 # last batch of fewer than 8 sentences (fairseq issue #5036), i.e. up to 7 test sentences.
+# With GENERATE_VALID=1 the same decoding also runs on the validation set (--gen-subset valid
+# after ARGS: the last one wins) and records valid_BLEU: one test set ranks close units
+# differently from another (examples/wmt14_en_de/README.md, "How far BLEU moves between
+# evaluation sets"), and the checkpoint needed to measure it later may be gone by then.
 generate() {
     local row="$1" bin="$2"; shift 2
-    logged "generate.$row.log" fs fairseq-generate "$bin" --user-dir "$USER_DIR" \
+    decode "$row" BLEU "generate.$row.log" "$bin" "$@"
+    [ "$DRY_RUN" = 1 ] || keep_translations "$row"
+    [ "${GENERATE_VALID:-0}" = 1 ] || return 0
+    decode "$row" valid_BLEU "generate_valid.$row.log" "$bin" "$@" --gen-subset valid
+}
+
+# decode ROW METRIC LOG DATA-BIN ARGS...: one fairseq-generate of the row's best checkpoint,
+# its corpus BLEU recorded as METRIC
+decode() {
+    local row="$1" metric="$2" log="$3" bin="$4"; shift 4
+    logged "$log" fs fairseq-generate "$bin" --user-dir "$USER_DIR" \
         --path "$WORK/ckpt/$row/checkpoint_best.pt" --scoring sacrebleu --required-batch-size-multiple 1 "$@"
     [ "$DRY_RUN" = 1 ] && return 0
-    local line bleu
-    line="$(grep -E "^Generate .*BLEU" "$WORK/logs/generate.$row.log" | tail -n1)"
-    bleu="$(echo "$line" | sed -E 's/.*BLEU = ([0-9.]+).*/\1/')"
+    local line
+    line="$(grep -E "^Generate .*BLEU" "$WORK/logs/$log" | tail -n1)"
     echo "[$row] $line"
-    printf "%s\tBLEU\t%s\n" "$row" "$bleu" >> "$WORK/results.tsv"
-    keep_translations "$row"
+    record "$row" "$metric" "$(echo "$line" | sed -E 's/.*BLEU = ([0-9.]+).*/\1/')"
 }
 
 # keep_translations ROW: the row's translations (fairseq-generate's D- lines: detokenised, one per

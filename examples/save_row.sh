@@ -32,7 +32,8 @@ esac
 {
     echo "# $recipe row $row, work folder $work, saved $(date -u '+%Y-%m-%d %H:%M UTC') on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
     for log in "$work/logs/compress.$row.log" "$work/logs/eval0.$row.log" "$work/logs/train.$row.log" \
-               "$work/logs/eval.$row.log" "$work/logs/generate.$row.log" "${extra[@]}"; do
+               "$work/logs/eval.$row.log" "$work/logs/generate.$row.log" "$work/logs/generate_valid.$row.log" \
+               "${extra[@]}"; do
         [ -f "$log" ] || continue
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000

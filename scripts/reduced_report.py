@@ -65,7 +65,7 @@ def cell(table, row, metric):
 
 def markdown(rows, table):
     metrics = ["params", "emb_params", "updates", "epochs", "stopped", "train_s", "ran", "valid_ppl",
-               "compressed_ppl", "ppl", "BLEU", "lm_weight"]
+               "compressed_ppl", "ppl", "BLEU", "valid_BLEU", "lm_weight"]
     metrics = [m for m in metrics if any(m in table.get(r, {}) for r in rows)]
     head = ["row"] + metrics + ["paper (full scale)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 # columns in this order first, any other metric after them
-KNOWN = ["params", "emb_params", "updates", "train_s", "ppl", "BLEU"]
+KNOWN = ["params", "emb_params", "updates", "train_s", "ppl", "BLEU", "valid_BLEU"]
 
 
 def read_results(paths):

@@ -128,6 +128,54 @@ def test_a_translation_rows_hypotheses_are_kept_in_test_order_and_committed_with
     assert git(repo, "show", "HEAD:examples/demo_recipe/results/r1.hyp") == "null\nzwei\nZehn - ein Satz\n"
 
 
+FAKE_GENERATE = r"""#!/usr/bin/env bash
+# fairseq-generate's output for the subset asked (the last --gen-subset wins, as in fairseq)
+subset=test
+while [ $# -gt 0 ]; do [ "$1" = --gen-subset ] && subset="$2"; shift; done
+if [ "$subset" = valid ]; then
+    printf 'D-0\t-0.3\tgueltig\nGenerate valid with beam=5: BLEU = 35.83 60.1/40.2/30.3/20.4\n'
+else
+    printf 'D-1\t-0.2\tzwei\nD-0\t-0.1\teins\nGenerate test with beam=5: BLEU = 37.45 67.6/43.9/31.2/22.2\n'
+fi
+"""
+
+
+@pytest.mark.parametrize("valid", ["1", "0"])
+def test_generate_also_scores_the_validation_set_when_the_recipe_asks(tmp_path, valid):
+    """examples/common.sh generate: the test BLEU and translations as before; with GENERATE_VALID=1
+    the same decoding on the validation set (--gen-subset valid after the recipe's flags) recorded
+    as valid_BLEU, its translations not mixed into the kept test ones; save_row.sh keeps both
+    commands and scores in the row's log."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "fairseq-generate").write_text(FAKE_GENERATE)
+    (tools / "fairseq-generate").chmod(0o755)
+    (tools / "python3").symlink_to(sys.executable)  # fs() runs the fairseq tool beside $PYTHON
+    work = tmp_path / "work"
+    (work / "logs").mkdir(parents=True)
+    run = subprocess.run(["bash", "-c", 'set -euo pipefail; source "$1"; WORK="$2"; PYTHON="$3"; DRY_RUN=0; '
+                          'GENERATE_VALID="$4"; generate r1 bin --gen-subset test --beam 5', "bash",
+                          str(REPO / "examples" / "common.sh"), str(work), str(tools / "python3"), valid],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    results = (work / "results.tsv").read_text().splitlines()
+    assert results == ["r1\tBLEU\t37.45"] + (["r1\tvalid_BLEU\t35.83"] if valid == "1" else [])
+    assert (work / "logs" / "hyp.r1.txt").read_text() == "eins\nzwei\n"
+    second = work / "logs" / "generate_valid.r1.log"
+    assert second.exists() == (valid == "1")
+    if valid == "1":
+        command = second.read_text().splitlines()[0]
+        assert command.startswith("+ fairseq-generate bin ") and command.endswith(
+            "--gen-subset test --beam 5 --gen-subset valid")
+        repo = new_repo(tmp_path / "repo")
+        saved = subprocess.run(["bash", str(copy_save_row(repo)), "demo_recipe", "r1", str(work)],
+                               capture_output=True, text=True)
+        assert saved.returncode == 0, saved.stderr
+        log = (repo / "examples" / "demo_recipe" / "results" / "r1.log").read_text()
+        assert "## generate_valid.r1.log" in log and "Generate valid with beam=5: BLEU = 35.83" in log
+        assert (repo / "examples" / "demo_recipe" / "results" / "r1.tsv").read_text().endswith("r1\tvalid_BLEU\t35.83\n")
+
+
 def test_save_row_keeps_the_reranking_rows_translation_model_and_tuning_lines(tmp_path):
     """The reranking rows train nothing: their kept log holds the n-best commands (which
     translation model decoded) and the tuner's lines, without fairseq's config dump."""

@@ -8,6 +8,9 @@ set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 parse_args "$@"
 ABLATION=()   # the reduced scale's cap of the DeFINE ablation rows (below)
+# every row also decodes the validation set (valid_BLEU; examples/common.sh generate): a second
+# evaluation set for comparing close units; GENERATE_VALID=0 skips it
+GENERATE_VALID="${GENERATE_VALID:-1}"
 
 if [ "$SMOKE" = 1 ]; then
     logged prepare.log "$PYTHON" "$REPO/scripts/prepare_wmt14_en_de.py" --out "$WORK/text" --data "$DATA" \
