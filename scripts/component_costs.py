@@ -85,26 +85,30 @@ def _value(table: dict, row: str, metric: str) -> Optional[float]:
 
 
 def change(table: dict, row: str, ref: str, metric: str) -> Optional[str]:
-    """``"+12.3%"`` for a perplexity (relative), ``"-0.42"`` for BLEU (points); None if a row is missing."""
+    """``"+12.3%"`` for a perplexity (relative), ``"-0.42"`` for a BLEU (points); None if a row is missing."""
     a, b = _value(table, row, metric), _value(table, ref, metric)
     if a is None or b is None:
         return None
-    return f"{a - b:+.2f}" if metric == "BLEU" else f"{100 * (a / b - 1):+.1f}%"
+    return f"{a - b:+.2f}" if metric.endswith("BLEU") else f"{100 * (a / b - 1):+.1f}%"
 
 
-def costs_markdown(pairs: Pairs, table: dict, metric: str) -> str:
+def costs_markdown(pairs: Pairs, table: dict, metric: str, second: Optional[str] = None) -> str:
     """One line per pair: the change, the two rows with their metric, the change in the metric and in
-    parameters; "" when no pair has both rows (nothing to say yet)."""
+    parameters; "" when no pair has both rows (nothing to say yet). ``second`` (e.g. ``valid_BLEU``)
+    adds the change in a second evaluation set's score, where both rows have it: a change that one
+    set rewards and the other does not is not shown by one set alone."""
     name, unit = ("BLEU", "BLEU points") if metric == "BLEU" else ("test ppl", "test perplexity")
-    lines = [f"| change | row | against | {name}, row vs against | change in {unit} | change in params |",
-             "|---|---|---|---|---|---|"]
+    extra = [f"change in {second.replace('_', ' ')}"] if second else []
+    head = ["change", "row", "against", f"{name}, row vs against", f"change in {unit}", *extra, "change in params"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     measured = 0
     for what, row, ref in pairs:
         delta = change(table, row, ref, metric)
         values = " vs ".join(f"{v:.2f}" if v is not None else "not run yet"
                              for v in (_value(table, row, metric), _value(table, ref, metric)))
+        also = [change(table, row, ref, second) or "-"] if second else []
         pa, pb = _value(table, row, "params"), _value(table, ref, "params")
         dparams = f"{int(pa - pb):+,}" if pa is not None and pb is not None else "-"
         measured += delta is not None
-        lines.append(f"| {what} | {row} | {ref} | {values} | {delta or '-'} | {dparams} |")
+        lines.append("| " + " | ".join([what, row, ref, values, delta or "-", *also, dparams]) + " |")
     return "\n".join(lines) if measured else ""

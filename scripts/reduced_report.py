@@ -213,7 +213,8 @@ def main(argv=None):
         section = [f"\n**{title}** (claim: {claim})\n", markdown(rows, table), f"\nVerdict: **{verdict(kind, table)}**"]
         note = convergence_note(rows, table)
         section += [f"\n{note}"] if note else []
-        costs = costs_markdown(COMPONENTS[kind], table, "BLEU" if kind.endswith("_mt") else "ppl") \
+        mt = kind.endswith("_mt")  # translation: BLEU, with the validation set's beside it
+        costs = costs_markdown(COMPONENTS[kind], table, "BLEU" if mt else "ppl", "valid_BLEU" if mt else None) \
             if kind in COMPONENTS else ""
         section += [f"\nWhat each change costs (one row against the row it differs from by that change only):\n\n{costs}"] \
             if costs else []

@@ -269,6 +269,12 @@ def test_component_costs_compare_each_row_with_the_row_it_differs_from():
     assert cc.costs_markdown(pairs, rows(awd=90.0), "ppl") == ""  # no pair measured: nothing printed
     bleu = {"base": {"BLEU": "38.47"}, "base-untied": {"BLEU": "38.89"}}
     assert "| 38.47 vs 38.89 | -0.42 | - |" in cc.costs_markdown([("tying", "base", "base-untied")], bleu, "BLEU")
+    # a second set's change where both rows have it, "-" where one lacks it
+    bleu["base"]["valid_BLEU"], bleu["base-untied"]["valid_BLEU"] = "36.10", "35.00"
+    md = cc.costs_markdown([("tying", "base", "base-untied"), ("out", "base", "base-out-n")], bleu, "BLEU", "valid_BLEU")
+    assert md.splitlines()[0].endswith("| change in BLEU points | change in valid BLEU | change in params |")
+    assert md.splitlines()[2].endswith("| 38.47 vs 38.89 | -0.42 | +1.10 | - |")
+    assert md.splitlines()[3].endswith("| 38.47 vs not run yet | - | - | - |")
     # every pair of the DeFINE experiments names rows that the report lists for that experiment
     for kind, pairs in cc.COMPONENTS.items():
         listed = next(rows for _, _, rows, _, _, k in reduced_claims.EXPERIMENTS if k == kind)
