@@ -1,6 +1,6 @@
 """Side-by-side speed and memory benchmark of the compact output layers (one machine, one run).
 
-Four parts, each printing a table and ratios where faster (or smaller) = larger:
+Six parts, each printing a table and ratios where faster (or smaller) = larger:
 
 1. ``output``  -- inference of the output layer at the slim paper's Table 7 shape (One Billion
    Word, V=793,471, H=2048, 20 hidden states, K=8, 1/8 compression): dense full softmax
