@@ -38,11 +38,14 @@ esac
         echo "## $(basename "$log"): the command(s) and the last lines"
         grep -E "^\+ " "$log" | cut -c1-3000
         # every validation line (scripts/learning_curves.py plots them), the start of every run
-        # (scripts/train_seconds.py times a resumed row from them), then the last of the rest
+        # (scripts/train_seconds.py times a resumed row from them), then the last of the rest (not
+        # the commands again, nor fairseq-generate's sentence lines: "--scoring sacrebleu" and a
+        # sentence that says "stopping" would match)
         grep -E "valid on 'valid' subset" "$log" | cut -c1-400 || true
         grep -F "| fairseq_cli.train | {" "$log" | cut -c1-120 || true
         grep -iE "valid on|Perplexity|BLEU|done training|stopping|early stop|parameters|^\[rerank\]" "$log" \
-            | grep -vE "valid on 'valid' subset|\| fairseq_cli\.train \| \{|:\{'_name'" | tail -n 30 | cut -c1-400 || true
+            | grep -vP "valid on 'valid' subset|\| fairseq_cli\.train \| \{|:\{'_name'|^\+ |^[STHDP]-\d+\t" \
+            | tail -n 30 | cut -c1-400 || true
     done
 } > "$dest/$row.log"
 files=("$dest/$row.tsv" "$dest/$row.log")

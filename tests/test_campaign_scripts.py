@@ -133,7 +133,7 @@ FAKE_GENERATE = r"""#!/usr/bin/env bash
 subset=test
 while [ $# -gt 0 ]; do [ "$1" = --gen-subset ] && subset="$2"; shift; done
 if [ "$subset" = valid ]; then
-    printf 'D-0\t-0.3\tgueltig\nGenerate valid with beam=5: BLEU = 35.83 60.1/40.2/30.3/20.4\n'
+    printf 'D-0\t-0.3\tstopping gueltig\nGenerate valid with beam=5: BLEU = 35.83 60.1/40.2/30.3/20.4\n'
 else
     printf 'D-1\t-0.2\tzwei\nD-0\t-0.1\teins\nGenerate test with beam=5: BLEU = 37.45 67.6/43.9/31.2/22.2\n'
 fi
@@ -173,6 +173,8 @@ def test_generate_also_scores_the_validation_set_when_the_recipe_asks(tmp_path, 
         assert saved.returncode == 0, saved.stderr
         log = (repo / "examples" / "demo_recipe" / "results" / "r1.log").read_text()
         assert "## generate_valid.r1.log" in log and "Generate valid with beam=5: BLEU = 35.83" in log
+        # each command once (its "--scoring sacrebleu" is no score line), no sentence lines
+        assert log.count("+ fairseq-generate bin ") == 2 and "gueltig" not in log and "\nD-" not in log
         assert (repo / "examples" / "demo_recipe" / "results" / "r1.tsv").read_text().endswith("r1\tvalid_BLEU\t35.83\n")
 
 
