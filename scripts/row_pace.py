@@ -117,7 +117,8 @@ def main(argv=None) -> int:
         contenders[item] = lambda m=model, c=criterion, o=optimizer, n=clip, f=freq, s=sample: update(m, c, o, n, f, s)
         shapes[item] = (batch * freq, length)
     times = benchmark_timing.interleaved(contenders, args.repeats)
-    cpu, threads = benchmark_timing.machine()["cpu"], benchmark_timing.torch.get_num_threads()
+    info = benchmark_timing.machine()  # the CPU and torch threads, as the benchmark names them
+    cpu, threads = info["cpu"], info["torch_threads"]
     print(f"{cpu}, {threads} torch thread(s), V = {args.vocab:,}")
     for item, ts in times.items():
         batch, length = shapes[item]
