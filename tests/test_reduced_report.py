@@ -49,6 +49,22 @@ def test_define_mt_verdict_takes_the_best_define_row_and_says_which():
     assert text.startswith("holds") and "base-define-authors-nodrop 29.10" in text
 
 
+def test_define_mt_verdict_is_inconclusive_when_two_seeds_differ_more_than_the_margin():
+    v = reduced_claims.verdict
+    bleu = lambda **b: {k.replace("_", "-"): {"BLEU": str(x)} for k, x in b.items()}  # noqa: E731
+    table = bleu(base=38.47, base_define_authors_nodrop=37.46)  # 0.01 below the -1.0 threshold
+    assert v("define_mt", table).startswith("does not hold")
+    table.update(bleu(base_define_authors_nodrop_25=36.72, base_define_authors_nodrop_25_seed2=36.40))
+    text = v("define_mt", table)
+    assert text.startswith("inconclusive") and "36.72 and 36.40: 0.32 apart" in text and "0.01 from" in text
+    # a margin wider than the seeds' spread keeps the verdict, and says the spread
+    table.update(bleu(base_define_authors_nodrop_25_seed2=36.71))
+    assert v("define_mt", table).startswith("does not hold") and "0.01 apart" in v("define_mt", table)
+    # the seeds' rows are not candidates for the best row (that would pick the luckier seed)
+    table.update(bleu(base_define_authors_nodrop_25_seed2=40.0))
+    assert "best DeFINE row base-define-authors-nodrop 37.46" in v("define_mt", table)
+
+
 def test_define_awd_verdict_takes_the_best_row_of_the_papers_design_ablation_included():
     v = reduced_claims.verdict
     assert v("define_awd", rows(awd=87.27)) == "not run yet"
