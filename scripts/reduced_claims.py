@@ -227,11 +227,11 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         if None in seeds:
             return ("holds" if margin >= 0 else "does not hold") + f" ({detail})"
         spread = round(abs(seeds[0] - seeds[1]), 2)
-        detail += f"; two seeds of the default unit at 25 epochs: {seeds[0]:.2f} and {seeds[1]:.2f}"
+        detail += (f"; two seeds of the default unit at 25 epochs: {seeds[0]:.2f} and {seeds[1]:.2f}, "
+                   f"{spread:.2f} apart")
         if abs(margin) < spread:  # another seed could put the best row on the other side
-            return (f"inconclusive ({detail}: {spread:.2f} apart, more than the best row's "
-                    f"{abs(margin):.2f} from the threshold)")
-        return ("holds" if margin >= 0 else "does not hold") + f" ({detail}: {spread:.2f} apart)"
+            return f"inconclusive ({detail}, more than the best row's {abs(margin):.2f} from the threshold)"
+        return ("holds" if margin >= 0 else "does not hold") + f" ({detail})"
     if kind == "compress":
         base, parts, passed, missing, ran = p("in300-std"), [], [], False, False
         better = lambda b, ref: b < ref  # noqa: E731
