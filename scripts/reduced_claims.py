@@ -222,16 +222,17 @@ def verdict(kind, t):  # noqa: C901 (one small rule per claim)
         if a is None or best is None:
             return "not run yet"
         margin = round(best[1] - (a - 1.0), 2)  # >= 0: within the threshold (BLEU has 2 decimals)
+        outcome = "holds" if margin >= 0 else "does not hold"
         detail = f"best DeFINE row {best[0]} {best[1]:.2f} vs {a:.2f} BLEU; threshold -1.0"
         seeds = [num(t, r, "BLEU") for r in SEED_PAIRS[kind]]
-        if None in seeds:
-            return ("holds" if margin >= 0 else "does not hold") + f" ({detail})"
-        spread = round(abs(seeds[0] - seeds[1]), 2)
-        detail += (f"; two seeds of the default unit at 25 epochs: {seeds[0]:.2f} and {seeds[1]:.2f}, "
-                   f"{spread:.2f} apart")
-        if abs(margin) < spread:  # another seed could put the best row on the other side
-            return f"inconclusive ({detail}, more than the best row's {abs(margin):.2f} from the threshold)"
-        return ("holds" if margin >= 0 else "does not hold") + f" ({detail})"
+        if None not in seeds:
+            spread = round(abs(seeds[0] - seeds[1]), 2)
+            detail += (f"; two seeds of the default unit at 25 epochs: {seeds[0]:.2f} and {seeds[1]:.2f}, "
+                       f"{spread:.2f} apart")
+            if abs(margin) < spread:  # another seed could put the best row on the other side
+                outcome = "inconclusive"
+                detail += f", more than the best row's {abs(margin):.2f} from the threshold"
+        return f"{outcome} ({detail})"
     if kind == "compress":
         base, parts, passed, missing, ran = p("in300-std"), [], [], False, False
         better = lambda b, ref: b < ref  # noqa: E731

@@ -57,7 +57,7 @@ def test_define_mt_verdict_is_inconclusive_when_two_seeds_differ_more_than_the_m
     table.update(bleu(base_define_authors_nodrop_25=36.72, base_define_authors_nodrop_25_seed2=36.40))
     text = v("define_mt", table)
     assert text.startswith("inconclusive") and "36.72 and 36.40, 0.32 apart, more than the best row's 0.01 from" in text
-    # a margin wider than the seeds' spread keeps the verdict, and says the spread
+    # a margin as wide as the seeds' spread (0.01 each) keeps the verdict, and says the spread
     table.update(bleu(base_define_authors_nodrop_25_seed2=36.71))
     assert v("define_mt", table).startswith("does not hold") and "0.01 apart" in v("define_mt", table)
     # the seeds' rows are not candidates for the best row (that would pick the luckier seed)
